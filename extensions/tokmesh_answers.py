@@ -1,0 +1,586 @@
+"""The answers model of tokmesh-deploy.
+
+One pydantic model holds the whole answer set.  It checks every answer against a
+strict rule (so that no answer can carry shell, PowerShell, YAML or unit-file
+syntax into the rendered tree), checks the rules that span several answers, and
+computes every derived value once: names, paths, ports, labels, peers, image
+reference and the timeouts that systemd, Compose and Kubernetes share.
+
+Templates read only from this model (as ``tm``); they compute nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+PLATFORMS = ("linux", "windows", "docker", "kubernetes")
+
+# The server drains in-flight requests for ``shutdown_timeout`` seconds; every
+# supervisor waits this much longer before it kills the process.
+STOP_GRACE_MARGIN_SECONDS = 5
+# systemd's RestartSec and the pause between Windows recovery actions.
+RESTART_DELAY_SECONDS = 5
+
+
+class AnswerError(ValueError):
+    """One or more answers break their rules; the text names each one."""
+
+
+def _rule(pattern: str, description: str, max_length: int = 200) -> AfterValidator:
+    """A string rule: ``pattern`` must match the whole value."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if len(value) > max_length:
+            raise ValueError(f"must be at most {max_length} characters")
+        if not compiled.fullmatch(value):
+            raise ValueError(f"must be {description}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _posix_path(value: str) -> str:
+    if len(value) > 200:
+        raise ValueError("must be at most 200 characters")
+    if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", value):
+        raise ValueError(
+            "must be an absolute POSIX path made of '/'-separated segments of letters, "
+            "digits, '.', '_' and '-' (no trailing '/', spaces or quotes)"
+        )
+    if any(segment in {".", ".."} for segment in value.split("/")):
+        raise ValueError("must not contain '.' or '..' segments")
+    return value
+
+
+def _windows_path(value: str) -> str:
+    if len(value) > 200:
+        raise ValueError("must be at most 200 characters")
+    if not re.fullmatch(r"[A-Za-z]:(\\[A-Za-z0-9._() -]+)+", value):
+        raise ValueError(
+            "must be an absolute Windows path such as C:\\Program Files\\TokMesh: a drive "
+            "letter, then '\\'-separated folders of letters, digits, spaces, '.', '_', '-', "
+            "'(' and ')' (no trailing '\\', quotes, '$' or '`')"
+        )
+    segments = value.split("\\")[1:]
+    if any(s.strip(" .") == "" or s != s.strip() or s.endswith(".") for s in segments):
+        raise ValueError("must not contain '.' or '..' folders or folders ending in a space or '.'")
+    return value
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+DnsLabel = Annotated[
+    str,
+    _rule(
+        r"[a-z0-9]([a-z0-9-]*[a-z0-9])?",
+        "a DNS-1123 label: lowercase letters, digits and '-', starting and ending "
+        "with a letter or digit",
+        max_length=40,
+    ),
+]
+PosixPath = Annotated[str, AfterValidator(_posix_path)]
+WindowsPath = Annotated[str, AfterValidator(_windows_path)]
+Account = Annotated[
+    str,
+    _rule(
+        r"[a-z_][a-z0-9_-]*",
+        "a POSIX account name: lowercase letters, digits, '_' and '-', "
+        "starting with a letter or '_'",
+        max_length=32,
+    ),
+]
+Quantity = Annotated[
+    str,
+    _rule(
+        r"[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P)?",
+        "a Kubernetes quantity such as 10Gi, 512Mi or 500m",
+        max_length=20,
+    ),
+]
+# OCI distribution spec: an optional registry host (with port), then lowercase
+# path components.
+ImageRepository = Annotated[
+    str,
+    _rule(
+        r"([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*",
+        "an OCI image repository such as tokmesh/tokmesh-server or "
+        "registry.example.com:5000/team/tokmesh-server",
+        max_length=255,
+    ),
+]
+def _pinned_tag(value: str) -> str:
+    if value == "latest":
+        raise ValueError("must be a pinned version: 'latest' changes under a running deployment")
+    return value
+
+
+ImageTag = Annotated[
+    str,
+    _rule(
+        r"[A-Za-z0-9_][A-Za-z0-9._-]*",
+        "an OCI tag: letters, digits, '_', '.' and '-', not starting with '.' or '-'",
+        max_length=128,
+    ),
+    AfterValidator(_pinned_tag),
+]
+ImageDigest = Annotated[
+    str,
+    _rule(r"(sha256:[a-f0-9]{64})?", "empty or sha256: followed by 64 lowercase hex digits", 71),
+]
+ImageReference = Annotated[
+    str,
+    _rule(
+        r"([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+        r"(:[A-Za-z0-9_][A-Za-z0-9._-]*)?(@sha256:[a-f0-9]{64})?",
+        "an OCI image reference such as alpine:3.20 or golang:1.23-alpine",
+        max_length=255,
+    ),
+]
+StorageClass = Annotated[
+    str,
+    _rule(
+        r"([a-z0-9]([a-z0-9.-]*[a-z0-9])?)?",
+        "empty (the cluster's default) or a storage class name: lowercase letters, "
+        "digits, '.' and '-'",
+        max_length=63,
+    ),
+]
+
+
+class Answers(BaseModel):
+    """The operator's answers, as copier.yml asks them, plus everything derived."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=False)
+
+    service_name: DnsLabel = "tokmesh-server"
+    platforms: list[Literal["linux", "windows", "docker", "kubernetes"]] = Field(
+        default_factory=lambda: list(PLATFORMS)
+    )
+    http_port: Port = 5080
+    https_port: Port = 5443
+    cluster_port: Port = 5343
+    tls_enabled: bool = False
+    tls_cert_file: PosixPath = "/etc/tokmesh-server/tls/tls.crt"
+    tls_key_file: PosixPath = "/etc/tokmesh-server/tls/tls.key"
+    log_level: Literal["debug", "info", "warn", "error"] = "info"
+    shutdown_timeout: Annotated[int, Field(ge=1, le=3600)] = 30
+
+    install_dir: PosixPath = "/usr/local/bin"
+    config_dir: PosixPath = "/etc/tokmesh-server"
+    data_dir: PosixPath = "/var/lib/tokmesh-server"
+    run_dir: PosixPath = "/run/tokmesh-server"
+    service_user: Account = "tokmesh"
+    service_group: Account = "tokmesh"
+
+    windows_install_dir: WindowsPath = "C:\\Program Files\\TokMesh"
+    windows_data_dir: WindowsPath = "C:\\ProgramData\\tokmesh-server"
+
+    image_repository: ImageRepository = "tokmesh/tokmesh-server"
+    image_tag: ImageTag = "1.0.0"
+    image_digest: ImageDigest = ""
+    builder_image: ImageReference = "golang:1.23-alpine"
+    runtime_image: ImageReference = "alpine:3.20"
+    container_uid: Annotated[int, Field(ge=10000, le=2147483647)] = 10001
+
+    replicas: Annotated[int, Field(ge=1, le=99)] = 3
+    k8s_namespace: DnsLabel = "tokmesh"
+    k8s_service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = "ClusterIP"
+    storage_size: Quantity = "10Gi"
+    storage_class: StorageClass = ""
+    cpu_request: Quantity = "100m"
+    cpu_limit: Quantity = "500m"
+    memory_request: Quantity = "128Mi"
+    memory_limit: Quantity = "512Mi"
+
+    # ---- rules that span several answers ------------------------------------
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> Answers:
+        problems = cross_field_problems(self.model_dump())
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    # ---- platforms ------------------------------------------------------------
+
+    @property
+    def linux(self) -> bool:
+        return "linux" in self.platforms
+
+    @property
+    def windows(self) -> bool:
+        return "windows" in self.platforms
+
+    @property
+    def docker(self) -> bool:
+        return "docker" in self.platforms
+
+    @property
+    def kubernetes(self) -> bool:
+        return "kubernetes" in self.platforms
+
+    @property
+    def image_build(self) -> bool:
+        """Docker and Kubernetes both run the image the Dockerfile builds."""
+        return self.docker or self.kubernetes
+
+    # ---- server paths ---------------------------------------------------------
+
+    @property
+    def server_binary(self) -> str:
+        return f"{self.install_dir}/{self.service_name}"
+
+    @property
+    def cli_binary(self) -> str:
+        return f"{self.install_dir}/tokmesh-cli"
+
+    @property
+    def config_file(self) -> str:
+        return f"{self.config_dir}/config.yaml"
+
+    @property
+    def wal_dir(self) -> str:
+        return f"{self.data_dir}/wal"
+
+    @property
+    def snapshot_dir(self) -> str:
+        return f"{self.data_dir}/snapshots"
+
+    @property
+    def tls_dir(self) -> str:
+        return self.tls_cert_file.rsplit("/", 1)[0]
+
+    @property
+    def listen_host(self) -> str:
+        return "0.0.0.0"
+
+    # ---- ports ----------------------------------------------------------------
+
+    @property
+    def client_ports(self) -> list[dict[str, Any]]:
+        """The ports clients use: HTTP always (health checks), HTTPS with TLS."""
+        ports = [{"name": "http", "port": self.http_port}]
+        if self.tls_enabled:
+            ports.append({"name": "https", "port": self.https_port})
+        return ports
+
+    @property
+    def container_ports(self) -> list[dict[str, Any]]:
+        return [*self.client_ports, {"name": "cluster", "port": self.cluster_port}]
+
+    # ---- timeouts shared by systemd, Compose, Kubernetes and Windows ----------
+
+    @property
+    def stop_grace_seconds(self) -> int:
+        return self.shutdown_timeout + STOP_GRACE_MARGIN_SECONDS
+
+    @property
+    def restart_delay_seconds(self) -> int:
+        return RESTART_DELAY_SECONDS
+
+    # ---- systemd ----------------------------------------------------------------
+
+    @property
+    def unit_name(self) -> str:
+        return f"{self.service_name}.service"
+
+    @property
+    def systemd_runtime_directory(self) -> str:
+        """RuntimeDirectory= takes a name below /run (/var/run links there)."""
+        return re.sub(r"^/(var/)?run/", "", self.run_dir)
+
+    @property
+    def systemd_state_directory(self) -> str | None:
+        """StateDirectory= applies where the data dir is below /var/lib."""
+        if self.data_dir.startswith("/var/lib/"):
+            return self.data_dir.removeprefix("/var/lib/")
+        return None
+
+    # ---- Windows ------------------------------------------------------------------
+
+    @property
+    def windows_bin_dir(self) -> str:
+        return f"{self.windows_install_dir}\\bin"
+
+    @property
+    def windows_server_exe(self) -> str:
+        return f"{self.windows_bin_dir}\\{self.service_name}.exe"
+
+    @property
+    def windows_config_file(self) -> str:
+        return f"{self.windows_data_dir}\\config.yaml"
+
+    @property
+    def windows_state_dir(self) -> str:
+        return f"{self.windows_data_dir}\\data"
+
+    @property
+    def windows_service_account(self) -> str:
+        return f"NT SERVICE\\{self.service_name}"
+
+    @property
+    def windows_display_name(self) -> str:
+        return f"TokMesh Server ({self.service_name})"
+
+    # ---- image ----------------------------------------------------------------------
+
+    @property
+    def image_reference(self) -> str:
+        reference = f"{self.image_repository}:{self.image_tag}"
+        return f"{reference}@{self.image_digest}" if self.image_digest else reference
+
+    @property
+    def oci_labels(self) -> dict[str, str]:
+        return {
+            "org.opencontainers.image.title": self.service_name,
+            "org.opencontainers.image.description": "TokMesh session/token cache server",
+            "org.opencontainers.image.version": self.image_tag,
+            "org.opencontainers.image.vendor": "TokMesh",
+        }
+
+    # ---- Kubernetes -------------------------------------------------------------------
+
+    @property
+    def cluster_enabled(self) -> bool:
+        return self.replicas > 1
+
+    @property
+    def headless_service_name(self) -> str:
+        """The StatefulSet's serviceName, giving each pod a stable DNS name."""
+        return self.service_name
+
+    @property
+    def client_service_name(self) -> str:
+        return f"{self.service_name}-external"
+
+    @property
+    def configmap_name(self) -> str:
+        return f"{self.service_name}-config"
+
+    @property
+    def tls_secret_name(self) -> str:
+        return f"{self.service_name}-tls"
+
+    @property
+    def cluster_domain_suffix(self) -> str:
+        return f"{self.headless_service_name}.{self.k8s_namespace}.svc.cluster.local"
+
+    @property
+    def cluster_peers(self) -> list[str]:
+        return [
+            f"{self.service_name}-{ordinal}.{self.cluster_domain_suffix}:{self.cluster_port}"
+            for ordinal in range(self.replicas)
+        ]
+
+    @property
+    def selector_labels(self) -> dict[str, str]:
+        return {
+            "app.kubernetes.io/name": "tokmesh",
+            "app.kubernetes.io/instance": self.service_name,
+        }
+
+    @property
+    def common_labels(self) -> dict[str, str]:
+        return {
+            **self.selector_labels,
+            "app.kubernetes.io/version": self.image_tag,
+            "app.kubernetes.io/component": "cache-server",
+            "app.kubernetes.io/part-of": "tokmesh",
+            "app.kubernetes.io/managed-by": "copier",
+        }
+
+    @property
+    def statefulset_annotations(self) -> dict[str, str]:
+        """checkov's digest check cannot pass before the operator knows the digest."""
+        if self.image_digest:
+            return {}
+        return {
+            "checkov.io/skip1": "CKV_K8S_43=no image digest is known at render time; "
+            "answer image_digest to pin the image",
+        }
+
+    @property
+    def tls_cert_name(self) -> str:
+        return self.tls_cert_file.rsplit("/", 1)[1]
+
+    @property
+    def tls_key_name(self) -> str:
+        return self.tls_key_file.rsplit("/", 1)[1]
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        """The memory limit as Compose's mem_limit takes it."""
+        return quantity_bytes(self.memory_limit)
+
+    @property
+    def pdb_max_unavailable(self) -> int:
+        """A quorum of replicas stays up during voluntary disruptions."""
+        return max(1, (self.replicas - 1) // 2)
+
+
+# ---- checks, shared by copier.yml's validators and the final gate -------------------
+
+
+def cross_field_problems(answers: Mapping[str, Any]) -> list[str]:
+    """The rules that span several answers, on whatever answers are known so far."""
+    problems: list[str] = []
+    ports = {
+        name: answers[name]
+        for name in ("http_port", "https_port", "cluster_port")
+        if isinstance(answers.get(name), int)
+    }
+    seen: dict[int, str] = {}
+    for name, port in ports.items():
+        if port in seen:
+            problems.append(
+                f"{name}: {port!r} is already used by {seen[port]}; the ports must be distinct"
+            )
+        seen.setdefault(port, name)
+
+    platforms = answers.get("platforms") or []
+    if "linux" in platforms:
+        run_dir = answers.get("run_dir", "")
+        if run_dir and not re.match(r"/(var/)?run/[^/]", run_dir):
+            problems.append(
+                f"run_dir: {run_dir!r} must be below /run (systemd's RuntimeDirectory= "
+                "creates it there)"
+            )
+        for name in ("install_dir", "config_dir", "data_dir"):
+            path = answers.get(name, "")
+            if re.match(r"/(home|root|run/user)(/|$)", path or ""):
+                problems.append(
+                    f"{name}: {path!r} must not be below /home, /root or /run/user "
+                    "(ProtectHome= hides those from the service)"
+                )
+    dirs = {n: answers.get(n) for n in ("config_dir", "data_dir", "run_dir")}
+    for name, path in dirs.items():
+        for other, other_path in dirs.items():
+            if name < other and path and other_path and (
+                path == other_path
+                or path.startswith(other_path + "/")
+                or other_path.startswith(path + "/")
+            ):
+                problems.append(
+                    f"{name}: {path!r} overlaps {other} {other_path!r}; "
+                    "config, data and run dirs must be separate"
+                )
+    if answers.get("tls_enabled"):
+        cert, key = answers.get("tls_cert_file", ""), answers.get("tls_key_file", "")
+        if cert and key and cert.rsplit("/", 1)[0] != key.rsplit("/", 1)[0]:
+            problems.append(
+                f"tls_key_file: {key!r} must be in the same folder as tls_cert_file "
+                f"{cert!r} (containers mount one TLS folder)"
+            )
+        if cert and key and cert == key:
+            problems.append("tls_key_file: must differ from tls_cert_file")
+        config_dir = answers.get("config_dir", "")
+        if cert and cert.rsplit("/", 1)[0] == config_dir:
+            problems.append(
+                f"tls_cert_file: {cert!r} must be in a folder of its own, not directly in "
+                f"config_dir {config_dir!r} (containers mount the TLS folder separately)"
+            )
+    for resource in ("cpu", "memory"):
+        request, limit = answers.get(f"{resource}_request"), answers.get(f"{resource}_limit")
+        try:
+            too_high = quantity_bytes(request) > quantity_bytes(limit)
+        except (TypeError, AttributeError, KeyError):
+            continue  # not a quantity: its own rule reports it
+        if too_high:
+            problems.append(
+                f"{resource}_request: {request!r} must not exceed {resource}_limit {limit!r}"
+            )
+    if not platforms:
+        problems.append("platforms: [] must name at least one platform")
+    return problems
+
+
+def _message(name: str, value: Any, error: dict[str, Any]) -> str:
+    text = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "literal_error":
+        text = "must be one of " + text.removeprefix("Input should be ")
+    elif text.startswith("Input should be"):
+        text = "must be" + text.removeprefix("Input should be")
+    return f"{name}: {value!r} {text}"
+
+
+_field_adapters: dict[str, TypeAdapter] = {}
+
+
+def field_problem(name: str, value: Any, known: Mapping[str, Any] | None = None) -> str:
+    """The rule that ``value`` breaks as the answer to question ``name``, or ''.
+
+    ``known`` holds the answers given so far, for the rules that span several.
+    """
+    field = Answers.model_fields[name]
+    if name not in _field_adapters:
+        annotation = field.annotation
+        if field.metadata:
+            annotation = Annotated[(annotation, *field.metadata)]
+        _field_adapters[name] = TypeAdapter(annotation)
+    try:
+        value = _field_adapters[name].validate_python(value)
+    except ValidationError as error:
+        return _message(name, value, error.errors()[0])
+    for problem in cross_field_problems({**(known or {}), name: value}):
+        if problem.startswith(f"{name}:"):
+            return problem
+    return ""
+
+
+def validate_answers(answers: Mapping[str, Any]) -> Answers:
+    """The whole answer set as a model, or AnswerError naming every broken rule."""
+    known = {k: v for k, v in answers.items() if k in Answers.model_fields}
+    try:
+        return Answers(**known)
+    except ValidationError as error:
+        lines = []
+        for item in error.errors():
+            if item["loc"]:
+                name = str(item["loc"][0])
+                lines.append(_message(name, answers.get(name), item))
+            else:
+                lines.extend(item["msg"].removeprefix("Value error, ").splitlines())
+        raise AnswerError("\n".join(lines)) from None
+
+
+_QUANTITY_FACTORS = {
+    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "m": 10**-3,
+}
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes quantity (already checked by its rule) as a whole number."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)", quantity)
+    if match is None:
+        raise KeyError(quantity)
+    number, suffix = match.groups()
+    return int(float(number) * _QUANTITY_FACTORS[suffix])
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+__all__: list[str] = [
+    "PLATFORMS",
+    "AnswerError",
+    "Answers",
+    "cross_field_problems",
+    "field_problem",
+    "sha256_hex",
+    "validate_answers",
+]

@@ -1,0 +1,64 @@
+"""Jinja glue between Copier and the answers model.
+
+Copier loads this file through copier-template-extensions (see copier.yml).  It
+gives templates the validated answers model as ``tm`` and two filters:
+``answer_problem`` for copier.yml's per-question validators and ``sha256`` for
+checksum annotations.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from copier.errors import UserMessageError
+from copier_template_extensions import ContextHook
+from jinja2 import Environment, pass_context
+from jinja2.ext import Extension
+from jinja2.runtime import Context
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tokmesh_answers import AnswerError, field_problem, sha256_hex, validate_answers  # noqa: E402
+
+
+class AnswersContext(ContextHook):
+    """Adds ``tm``, the validated answers model, to every render context.
+
+    The hook runs for every render, question defaults and validators included;
+    the whole answer set is complete, and so checked, only in the render phase.
+    There a broken rule stops Copier with one clean message before any file is
+    written.
+    """
+
+    def hook(self, context: dict[str, Any]) -> None:
+        if str(context.get("_copier_phase")) != "render":
+            return
+        try:
+            context["tm"] = validate_answers(context)
+        except AnswerError as error:
+            raise UserMessageError(f"Invalid answers:\n{error}") from None
+
+
+@pass_context
+def answer_problem(context: Context, value: Any, name: str) -> str:
+    """copier.yml's validator for question ``name``: the broken rule, or ''.
+
+    Interactively Copier shows the text and asks again.  Without a prompt (an
+    answer given with --data, or --defaults) it passes here: Copier would wrap
+    the text in a traceback, and the final gate (AnswersContext) reports every
+    broken rule in clean lines before anything is written.
+    """
+    conf = context.get("_copier_conf")
+    if conf is not None and (conf.get("defaults") or name in (conf.get("data") or {})):
+        return ""
+    known = {k: context[k] for k in context.keys() if not k.startswith("_")}
+    return field_problem(name, value, known)
+
+
+class AnswersFilters(Extension):
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters["answer_problem"] = answer_problem
+        environment.filters["sha256"] = sha256_hex

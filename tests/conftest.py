@@ -1,0 +1,84 @@
+"""Shared fixtures: the template under test, scenario answers and rendered trees."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from copier import run_copy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+SCENARIOS = sorted(p.stem for p in SCENARIO_DIR.glob("*.yml"))
+
+sys.path.insert(0, str(REPO_ROOT / "extensions"))
+
+
+def scenario_answers(name: str) -> dict[str, Any]:
+    return yaml.safe_load((SCENARIO_DIR / f"{name}.yml").read_text()) or {}
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip without ``condition``; under CI (CI=true) a missing need fails instead."""
+    if condition:
+        return
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"required under CI: {reason}")
+    pytest.skip(reason)
+
+
+def require_tool(tool: str) -> str:
+    path = shutil.which(tool)
+    require(path is not None, f"{tool} is not installed")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def copier_template_paths() -> list[str]:
+    """pytest-copier copies only what the template is made of."""
+    return ["copier.yml", "template", "extensions"]
+
+
+@pytest.fixture(scope="session")
+def render(copier_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """render(answers) -> the rendered tree; the same answers render once a session."""
+    cache: dict[str, Path] = {}
+
+    def _render(answers: dict[str, Any]) -> Path:
+        key = yaml.safe_dump(answers, sort_keys=True)
+        if key not in cache:
+            dst = tmp_path_factory.mktemp("tree")
+            run_copy(
+                str(copier_template),
+                dst,
+                data=answers,
+                defaults=True,
+                unsafe=True,
+                quiet=True,
+                vcs_ref="HEAD",
+            )
+            cache[key] = dst
+        return cache[key]
+
+    return _render
+
+
+@pytest.fixture(scope="session")
+def render_scenario(render: Callable[..., Path]) -> Callable[[str], Path]:
+    return lambda name: render(scenario_answers(name))
+
+
+@pytest.fixture(params=SCENARIOS)
+def scenario(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def tree(scenario: str, render_scenario: Callable[[str], Path]) -> Path:
+    return render_scenario(scenario)

@@ -1,0 +1,120 @@
+"""Every rule of the answers model: a bad answer names question, value and rule, and
+nothing is written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from copier import run_copy
+from copier.errors import UserMessageError
+from tokmesh_answers import field_problem
+
+# (answers, the text the error must contain)
+BROKEN_RULES = [
+    ({"service_name": "TokMesh"}, "service_name: 'TokMesh' must be a DNS-1123 label"),
+    ({"service_name": "-tokmesh"}, "service_name: '-tokmesh' must be a DNS-1123 label"),
+    ({"service_name": "t" * 41}, "must be at most 40 characters"),
+    ({"platforms": []}, "platforms: [] must name at least one platform"),
+    # Choice questions: Copier itself refuses a value outside the choices.
+    ({"platforms": ["macos"]}, "Invalid choice for 'platforms': 'macos' is not in"),
+    ({"http_port": 0}, "http_port: 0 must be greater than or equal to 1"),
+    ({"cluster_port": 65536}, "cluster_port: 65536 must be less than or equal to 65535"),
+    ({"cluster_port": 5080}, "cluster_port: 5080 is already used by http_port"),
+    ({"tls_enabled": True, "https_port": 5080}, "https_port: 5080 is already used by http_port"),
+    (
+        {"tls_enabled": True, "tls_cert_file": "/etc/tls/a.crt", "tls_key_file": "/etc/keys/a.key"},
+        "tls_key_file: '/etc/keys/a.key' must be in the same folder as tls_cert_file",
+    ),
+    (
+        {"tls_enabled": True, "tls_cert_file": "/etc/tokmesh-server/a.crt",
+         "tls_key_file": "/etc/tokmesh-server/a.key"},
+        "must be in a folder of its own, not directly in config_dir",
+    ),
+    (
+        {"tls_enabled": True, "tls_cert_file": "/etc/tls/a.pem", "tls_key_file": "/etc/tls/a.pem"},
+        "tls_key_file: must differ from tls_cert_file",
+    ),
+    ({"install_dir": "usr/local/bin"}, "install_dir: 'usr/local/bin' must be an absolute POSIX path"),
+    ({"config_dir": "/etc/../root"}, "config_dir: '/etc/../root' must not contain '.' or '..'"),
+    ({"data_dir": "/var/lib/tok mesh"}, "data_dir: '/var/lib/tok mesh' must be an absolute POSIX path"),
+    ({"data_dir": "/var/lib/x/"}, "must be an absolute POSIX path"),
+    ({"data_dir": "/" + "a" * 200}, "must be at most 200 characters"),
+    ({"data_dir": "/etc/tokmesh-server/data"}, "config_dir: '/etc/tokmesh-server' overlaps data_dir '/etc/tokmesh-server/data'"),
+    ({"run_dir": "/var/tmp/tokmesh"}, "run_dir: '/var/tmp/tokmesh' must be below /run"),
+    ({"data_dir": "/home/tokmesh"}, "data_dir: '/home/tokmesh' must not be below /home"),
+    ({"service_user": "Tok Mesh"}, "service_user: 'Tok Mesh' must be a POSIX account name"),
+    ({"service_group": "1group"}, "service_group: '1group' must be a POSIX account name"),
+    ({"log_level": "verbose"}, "Invalid choice for 'log_level': 'verbose' is not in"),
+    ({"shutdown_timeout": 0}, "shutdown_timeout: 0 must be greater than or equal to 1"),
+    ({"windows_install_dir": "Program Files"}, "windows_install_dir: 'Program Files' must be an absolute Windows path"),
+    ({"windows_data_dir": "C:\\Data\\..\\Windows"}, "must not contain '.' or '..' folders"),
+    ({"image_repository": "TokMesh/Server"}, "image_repository: 'TokMesh/Server' must be an OCI image repository"),
+    ({"image_tag": "latest"}, "image_tag: 'latest' must be a pinned version"),
+    ({"image_tag": "-1"}, "image_tag: '-1' must be an OCI tag"),
+    ({"image_digest": "sha256:abc"}, "image_digest: 'sha256:abc' must be empty or sha256:"),
+    ({"builder_image": "golang 1.23"}, "builder_image: 'golang 1.23' must be an OCI image reference"),
+    ({"runtime_image": "Alpine"}, "runtime_image: 'Alpine' must be an OCI image reference"),
+    ({"container_uid": 1000}, "container_uid: 1000 must be greater than or equal to 10000"),
+    ({"replicas": 0}, "replicas: 0 must be greater than or equal to 1"),
+    ({"k8s_namespace": "Prod"}, "k8s_namespace: 'Prod' must be a DNS-1123 label"),
+    ({"k8s_service_type": "ExternalName"}, "Invalid choice for 'k8s_service_type': 'ExternalName'"),
+    ({"storage_size": "10 GB"}, "storage_size: '10 GB' must be a Kubernetes quantity"),
+    ({"storage_class": "Fast_SSD"}, "storage_class: 'Fast_SSD' must be empty"),
+    ({"cpu_request": "2", "cpu_limit": "1"}, "cpu_request: '2' must not exceed cpu_limit '1'"),
+    ({"memory_request": "1Gi", "memory_limit": "512Mi"}, "memory_request: '1Gi' must not exceed memory_limit"),
+]
+
+
+@pytest.mark.parametrize(("answers", "message"), BROKEN_RULES, ids=lambda v: str(v)[:60])
+def test_broken_rule_is_named_and_nothing_is_written(copier_template: Path, tmp_path: Path, answers, message) -> None:
+    dst = tmp_path / "deploy"
+    # UserMessageError from the answers model; ValueError from Copier's choice check.
+    with pytest.raises((UserMessageError, ValueError)) as raised:
+        run_copy(str(copier_template), dst, data=answers, defaults=True, unsafe=True, quiet=True, vcs_ref="HEAD")
+    assert message in str(raised.value)
+    assert not dst.exists()
+
+
+def test_bad_answer_on_the_command_line_gives_one_clean_line(copier_template: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "deploy"
+    result = subprocess.run(
+        [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD",
+         "--data", "http_port=5343", str(copier_template), str(dst)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "cluster_port: 5343 is already used by http_port; the ports must be distinct" in result.stderr
+    assert not dst.exists()
+
+
+def test_default_values_are_checked_too(copier_template: Path, tmp_path: Path) -> None:
+    """--defaults skips copier's validators; the answers model is the final gate."""
+    dst = tmp_path / "deploy"
+    result = subprocess.run(
+        [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD",
+         "--data", "platforms=[linux]", "--data", "config_dir=/home/cfg", str(copier_template), str(dst)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "config_dir: '/home/cfg' must not be below /home" in result.stderr
+    assert not dst.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "known", "message"),
+    [
+        ("platforms", ["macos"], {},
+         "platforms: ['macos'] must be one of 'linux', 'windows', 'docker' or 'kubernetes'"),
+        ("log_level", "verbose", {}, "log_level: 'verbose' must be one of 'debug', 'info', 'warn' or 'error'"),
+        ("cluster_port", 5343, {"http_port": 5343},
+         "cluster_port: 5343 is already used by http_port; the ports must be distinct"),
+        ("service_name", "ok-name", {}, ""),
+    ],
+)
+def test_interactive_validator_names_the_rule(name: str, value, known: dict, message: str) -> None:
+    """What copier.yml's validators show before asking again ('' lets the answer through)."""
+    assert field_problem(name, value, known) == message

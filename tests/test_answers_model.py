@@ -1,0 +1,50 @@
+"""Values the answers model derives once for every template."""
+
+from __future__ import annotations
+
+from tokmesh_answers import validate_answers
+
+
+def test_peers_name_every_replica_through_the_headless_service() -> None:
+    answers = validate_answers({"replicas": 3, "k8s_namespace": "prod", "cluster_port": 7000})
+    assert answers.cluster_enabled
+    assert answers.cluster_peers == [
+        f"tokmesh-server-{i}.tokmesh-server.prod.svc.cluster.local:7000" for i in range(3)
+    ]
+
+
+def test_one_replica_is_no_cluster() -> None:
+    assert not validate_answers({"replicas": 1}).cluster_enabled
+
+
+def test_image_reference_carries_the_digest_when_given() -> None:
+    digest = "sha256:" + "ab" * 32
+    assert validate_answers({}).image_reference == "tokmesh/tokmesh-server:1.0.0"
+    assert validate_answers({"image_digest": digest}).image_reference == f"tokmesh/tokmesh-server:1.0.0@{digest}"
+
+
+def test_supervisors_wait_longer_than_the_server_drains() -> None:
+    assert validate_answers({"shutdown_timeout": 20}).stop_grace_seconds == 25
+
+
+def test_systemd_directories_are_named_relative_to_their_roots() -> None:
+    default = validate_answers({})
+    assert default.systemd_runtime_directory == "tokmesh-server"
+    assert default.systemd_state_directory == "tokmesh-server"
+    custom = validate_answers({"run_dir": "/var/run/tm", "data_dir": "/srv/tm"})
+    assert custom.systemd_runtime_directory == "tm"
+    assert custom.systemd_state_directory is None
+
+
+def test_https_port_is_served_only_with_tls() -> None:
+    assert [p["name"] for p in validate_answers({}).container_ports] == ["http", "cluster"]
+    tls = validate_answers({"tls_enabled": True})
+    assert [p["name"] for p in tls.container_ports] == ["http", "https", "cluster"]
+
+
+def test_pod_disruption_budget_keeps_a_quorum() -> None:
+    assert [validate_answers({"replicas": n}).pdb_max_unavailable for n in (1, 2, 3, 5, 7)] == [1, 1, 1, 2, 3]
+
+
+def test_compose_memory_limit_is_in_bytes() -> None:
+    assert validate_answers({"memory_limit": "1Gi", "memory_request": "1Gi"}).memory_limit_bytes == 2**30

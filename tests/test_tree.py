@@ -1,0 +1,106 @@
+"""The rendered tree: the right files for the chosen platforms, and nothing else."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import scenario_answers
+from tokmesh_answers import PLATFORMS, validate_answers
+
+FILES_OF_EVERY_TREE = {
+    ".copier-answers.yml",
+    "Makefile",
+    "README.md",
+    "configs/server/config.yaml",
+    "scripts/verify.sh",
+}
+FILES_OF_PLATFORM = {
+    "linux": {
+        "deployments/linux/{service_name}.service",
+        "scripts/install-linux.sh",
+        "scripts/uninstall-linux.sh",
+    },
+    "windows": {"scripts/install-windows.ps1", "scripts/uninstall-windows.ps1"},
+    "docker": {"Dockerfile", ".dockerignore", "deployments/docker/docker-compose.yaml"},
+    "kubernetes": {
+        "Dockerfile",
+        ".dockerignore",
+        *(
+            f"deployments/kubernetes/{name}.yaml"
+            for name in (
+                "namespace",
+                "serviceaccount",
+                "configmap",
+                "service",
+                "statefulset",
+                "poddisruptionbudget",
+                "networkpolicy",
+                "kustomization",
+            )
+        ),
+    },
+}
+
+
+def files_of(tree: Path) -> dict[str, str]:
+    """Each file's path (with its mode) and text; the template's temporary
+    location, recorded in the answers file, reads as <template>."""
+    answers = yaml.safe_load((tree / ".copier-answers.yml").read_text())
+    return {
+        f"{p.relative_to(tree)} ({stat.S_IMODE(p.stat().st_mode):04o})":
+            p.read_text().replace(answers["_src_path"], "<template>")
+        for p in sorted(tree.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_whole_tree_matches_its_snapshot(scenario: str, tree: Path, snapshot) -> None:
+    assert files_of(tree) == snapshot
+
+
+def test_tree_holds_the_files_of_the_chosen_platforms_and_no_other(scenario: str, tree: Path) -> None:
+    answers = validate_answers(scenario_answers(scenario))
+    expected = set(FILES_OF_EVERY_TREE)
+    for platform in answers.platforms:
+        expected |= {f.format(service_name=answers.service_name) for f in FILES_OF_PLATFORM[platform]}
+    actual = {str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file()}
+    assert actual == expected
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_a_single_platform_leaves_no_file_of_the_others(platform: str, render) -> None:
+    tree = render({"platforms": [platform]})
+    others = set().union(*(FILES_OF_PLATFORM[p] for p in PLATFORMS if p != platform))
+    others -= FILES_OF_PLATFORM[platform]
+    present = {f for f in others if (tree / f.format(service_name="tokmesh-server")).exists()}
+    assert present == set()
+    readme = (tree / "README.md").read_text()
+    headings = {"linux": "## Linux", "windows": "## Windows", "docker": "## Docker Compose",
+                "kubernetes": "## Kubernetes"}
+    assert [p for p, h in headings.items() if h in readme] == [platform]
+
+
+def test_scripts_are_executable(tree: Path) -> None:
+    for script in tree.glob("scripts/*.sh"):
+        assert script.stat().st_mode & stat.S_IXUSR, script
+
+
+def test_answers_file_records_the_answers(scenario: str, tree: Path) -> None:
+    recorded = yaml.safe_load((tree / ".copier-answers.yml").read_text())
+    for name, value in scenario_answers(scenario).items():
+        assert recorded[name] == value
+
+
+def test_makefile_has_targets_only_for_chosen_platforms(scenario: str, tree: Path) -> None:
+    makefile = (tree / "Makefile").read_text()
+    answers = validate_answers(scenario_answers(scenario))
+    targets = {line.split(":")[0] for line in makefile.splitlines() if "## " in line and ":" in line}
+    assert {"help", "build", "test", "clean", "verify", "template-check", "template-update"} <= targets
+    assert ("install" in targets) == answers.linux
+    assert ("build-windows" in targets) == answers.windows
+    assert ("docker" in targets) == answers.image_build
+    assert ("compose-up" in targets) == answers.docker
+    assert ("k8s-apply" in targets) == answers.kubernetes
