@@ -12,6 +12,7 @@ from tokmesh_answers import PLATFORMS, validate_answers
 
 FILES_OF_EVERY_TREE = {
     ".copier-answers.yml",
+    ".yamllint.yaml",
     "Makefile",
     "README.md",
     "configs/server/config.yaml",

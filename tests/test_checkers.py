@@ -1,0 +1,162 @@
+"""Every generated artifact passes its own field's checker, for every scenario."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+import checkers
+import pytest
+from conftest import SCENARIOS, require, scenario_answers
+from tokmesh_answers import Answers, validate_answers
+
+pytestmark = pytest.mark.checkers
+
+# Silenced findings, each with its reason in the tree; the tests print them.
+ALLOWED_SILENCED = {
+    # The installer reads the host's /etc/os-release; shellcheck cannot follow it.
+    "shellcheck source=/dev/null",
+    # No digest is known until the operator gives image_digest.
+    'checkov.io/skip1: "CKV_K8S_43=',
+}
+
+
+def scenarios_where(condition) -> list[str]:
+    """The scenarios whose answers meet ``condition`` (a platform's files exist)."""
+    return [name for name in SCENARIOS if condition(validate_answers(scenario_answers(name)))]
+
+
+def for_scenarios(condition):
+    return pytest.mark.parametrize("scenario", scenarios_where(condition))
+
+
+def test_shell_scripts_pass_shellcheck_and_bash(tree: Path) -> None:
+    assert checkers.shell_scripts(tree), "every tree has scripts/verify.sh"
+    assert checkers.shellcheck(tree) == []
+    assert checkers.bash_syntax(tree) == []
+    for script in checkers.shell_scripts(tree):
+        assert script.stat().st_mode & stat.S_IXUSR, f"{script.name} is not executable"
+
+
+@for_scenarios(lambda a: a.linux)
+def test_systemd_unit_verifies_clean(scenario: str, tree: Path, tmp_path: Path) -> None:
+    answers = validate_answers(scenario_answers(scenario))
+    require(checkers.tool("systemd-analyze") is not None, "systemd-analyze is not installed")
+    assert checkers.systemd_verify(tree, tmp_path) == []
+
+
+@for_scenarios(lambda a: a.linux)
+def test_systemd_unit_exposure_is_at_most_1_1(scenario: str, tree: Path) -> None:
+    answers = validate_answers(scenario_answers(scenario))
+    require(checkers.tool("systemd-analyze") is not None, "systemd-analyze is not installed")
+    (unit,) = checkers.unit_files(tree)
+    score = checkers.exposure_score(unit)
+    print(f"systemd-analyze security --offline=true {unit.name}: {score}")
+    assert score <= 1.1
+
+
+@for_scenarios(lambda a: a.image_build)
+def test_dockerfile_passes_hadolint(scenario: str, tree: Path) -> None:
+    assert checkers.hadolint(tree) == []
+
+
+@for_scenarios(lambda a: a.image_build)
+def test_dockerfile_and_manifests_pass_checkov(scenario: str, tree: Path) -> None:
+    answers = validate_answers(scenario_answers(scenario))
+    require(Path(checkers.CHECKOV).exists(), f"checkov is not installed at {checkers.CHECKOV}")
+    found = checkers.checkov(tree)
+    print("checkov skipped:", found["skipped"])
+    assert found["failed"] == []
+    expected_skips = 1 if answers.kubernetes and not answers.image_digest else 0
+    assert len(found["skipped"]) == expected_skips
+
+
+@for_scenarios(lambda a: a.docker)
+def test_compose_file_passes_docker_compose_config(scenario: str, tree: Path) -> None:
+    answers = validate_answers(scenario_answers(scenario))
+    require(checkers.tool("docker-compose") is not None, "docker-compose is not installed")
+    assert checkers.compose_config(tree) == []
+
+
+@pytest.mark.parametrize("version", checkers.KUBERNETES_VERSIONS)
+@for_scenarios(lambda a: a.kubernetes)
+def test_manifests_pass_strict_schema_validation(scenario: str, tree: Path, version: str) -> None:
+    answers = validate_answers(scenario_answers(scenario))
+    assert checkers.kubernetes_validate(tree, version) == []
+
+
+@for_scenarios(lambda a: a.kubernetes)
+def test_kustomize_builds_consistent_objects(scenario: str, tree: Path) -> None:
+    answers = validate_answers(scenario_answers(scenario))
+    require(checkers.tool("kubectl") is not None, "kubectl is not installed")
+    assert checkers.kustomization_lists_every_manifest(tree) == []
+    findings, objects = checkers.kustomize(tree)
+    assert findings == []
+    assert checkers.cross_object_problems(objects) == []
+
+
+def test_yaml_passes_yamllint(tree: Path) -> None:
+    assert checkers.yaml_files(tree)
+    assert checkers.yamllint(tree) == []
+
+
+@for_scenarios(lambda a: a.windows)
+def test_powershell_scripts_parse_and_are_ascii(scenario: str, tree: Path) -> None:
+    answers = validate_answers(scenario_answers(scenario))
+    assert checkers.powershell_problems(tree) == []
+
+
+def test_text_is_fully_rendered_with_lf_and_no_trailing_whitespace(tree: Path) -> None:
+    assert checkers.text_problems(tree) == []
+
+
+def test_silenced_findings_are_few_and_explained(tree: Path) -> None:
+    silenced = checkers.silenced_findings(tree)
+    print("silenced findings:", *silenced, sep="\n  ")
+    for line in silenced:
+        assert any(allowed in line for allowed in ALLOWED_SILENCED), line
+        # the reason stands on the same line, after the directive
+        assert len(line.split(":", 2)[2]) > 40, f"no reason given: {line}"
+
+
+# Answers that are not distinctive enough to search for as text.
+NOT_SEARCHABLE = {"tls_enabled", "platforms", "replicas", "log_level", "k8s_service_type", "shutdown_timeout"}
+
+
+def _text_without_answers_file(tree: Path) -> str:
+    return "\n".join(
+        p.read_text() for p in sorted(tree.rglob("*")) if p.is_file() and p.name != ".copier-answers.yml"
+    )
+
+
+def _occurs(value: str, text: str) -> bool:
+    """``value`` as a whole token: not part of a longer name, number or path."""
+    return re.search(rf"(?<![\w.\\/-]){re.escape(value)}(?![\w\\-]|\.\w)", text) is not None
+
+
+# How an answer shows in the tree where its bare value is not the form to look for.
+RENDERED_FORMS = {
+    "memory_limit": lambda a: [a.memory_limit, str(a.memory_limit_bytes)],  # Compose takes bytes
+    "k8s_namespace": lambda a: [f"namespace: {a.k8s_namespace}", f".{a.k8s_namespace}.svc"],
+    "service_user": lambda a: [f"User={a.service_user}", f'SERVICE_USER="{a.service_user}"'],
+    "service_group": lambda a: [f"Group={a.service_group}", f'SERVICE_GROUP="{a.service_group}"'],
+}
+
+
+def _forms(name: str, answers: Answers) -> list[str]:
+    if name in RENDERED_FORMS:
+        return RENDERED_FORMS[name](answers)
+    return [str(getattr(answers, name))]
+
+
+def test_changed_answers_reach_the_tree_and_their_defaults_do_not(scenario: str, tree: Path) -> None:
+    text = _text_without_answers_file(tree)
+    answers, defaults = validate_answers(scenario_answers(scenario)), Answers()
+    for name in scenario_answers(scenario):
+        if name in NOT_SEARCHABLE:
+            continue
+        assert any(_occurs(form, text) for form in _forms(name, answers)), f"{name} is nowhere in the tree"
+        for default_form in _forms(name, defaults):
+            if default_form and default_form not in _forms(name, answers):
+                assert not _occurs(default_form, text), f"the default {default_form!r} of {name} leaked"
