@@ -82,14 +82,30 @@ def _windows_path(value: str) -> str:
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+# Words a YAML 1.1 reader (kubectl, kustomize, docker-compose) takes for booleans or null.
+YAML_KEYWORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+
+
+def _not_yaml_keyword(value: str) -> str:
+    if value in YAML_KEYWORDS:
+        raise ValueError(
+            "must not be a YAML keyword (y, n, yes, no, on, off, true, false, null): "
+            "Kubernetes and Compose tools would read it as a boolean or null"
+        )
+    return value
+
+
+# DNS-1035 (a letter first), as Kubernetes Services require; at most 40 characters
+# leaves room for the suffixes of derived names (-external, -config, pod ordinals).
 DnsLabel = Annotated[
     str,
     _rule(
-        r"[a-z0-9]([a-z0-9-]*[a-z0-9])?",
-        "a DNS-1123 label: lowercase letters, digits and '-', starting and ending "
-        "with a letter or digit",
+        r"[a-z]([a-z0-9-]*[a-z0-9])?",
+        "a DNS label: lowercase letters, digits and '-', starting with a letter and "
+        "ending with a letter or digit",
         max_length=40,
     ),
+    AfterValidator(_not_yaml_keyword),
 ]
 PosixPath = Annotated[str, AfterValidator(_posix_path)]
 WindowsPath = Annotated[str, AfterValidator(_windows_path)]
@@ -157,6 +173,7 @@ StorageClass = Annotated[
         "digits, '.' and '-'",
         max_length=63,
     ),
+    AfterValidator(_not_yaml_keyword),
 ]
 
 

@@ -14,8 +14,11 @@ from tokmesh_answers import field_problem
 
 # (answers, the text the error must contain)
 BROKEN_RULES = [
-    ({"service_name": "TokMesh"}, "service_name: 'TokMesh' must be a DNS-1123 label"),
-    ({"service_name": "-tokmesh"}, "service_name: '-tokmesh' must be a DNS-1123 label"),
+    ({"service_name": "TokMesh"}, "service_name: 'TokMesh' must be a DNS label"),
+    ({"service_name": "-tokmesh"}, "service_name: '-tokmesh' must be a DNS label"),
+    ({"service_name": "1cache"}, "service_name: '1cache' must be a DNS label: lowercase letters, digits and '-', starting with a letter"),
+    ({"k8s_namespace": "n"}, "k8s_namespace: 'n' must not be a YAML keyword"),
+    ({"storage_class": "true"}, "storage_class: 'true' must not be a YAML keyword"),
     ({"service_name": "t" * 41}, "must be at most 40 characters"),
     ({"platforms": []}, "platforms: [] must name at least one platform"),
     # Choice questions: Copier itself refuses a value outside the choices.
@@ -59,7 +62,7 @@ BROKEN_RULES = [
     ({"runtime_image": "Alpine"}, "runtime_image: 'Alpine' must be an OCI image reference"),
     ({"container_uid": 1000}, "container_uid: 1000 must be greater than or equal to 10000"),
     ({"replicas": 0}, "replicas: 0 must be greater than or equal to 1"),
-    ({"k8s_namespace": "Prod"}, "k8s_namespace: 'Prod' must be a DNS-1123 label"),
+    ({"k8s_namespace": "Prod"}, "k8s_namespace: 'Prod' must be a DNS label"),
     ({"k8s_service_type": "ExternalName"}, "Invalid choice for 'k8s_service_type': 'ExternalName'"),
     ({"storage_size": "10 GB"}, "storage_size: '10 GB' must be a Kubernetes quantity"),
     ({"storage_class": "Fast_SSD"}, "storage_class: 'Fast_SSD' must be empty"),

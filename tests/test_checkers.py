@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import checkers
@@ -160,3 +163,36 @@ def test_changed_answers_reach_the_tree_and_their_defaults_do_not(scenario: str,
         for default_form in _forms(name, defaults):
             if default_form and default_form not in _forms(name, answers):
                 assert not _occurs(default_form, text), f"the default {default_form!r} of {name} leaked"
+
+
+def _verify(tree: Path, path: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["/bin/sh", "scripts/verify.sh"], cwd=tree, capture_output=True, text=True,
+                          env={**os.environ, "PATH": path}, check=False)
+
+
+def test_make_verify_runs_the_installed_checkers(render_scenario) -> None:
+    tree = render_scenario("defaults")
+    path = os.pathsep.join([str(checkers.VENV_BIN), str(Path(checkers.CHECKOV).parent), os.environ["PATH"]])
+    result = _verify(tree, path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all installed checkers passed" in result.stdout
+
+
+def test_make_verify_names_the_checkers_it_skipped(render_scenario, tmp_path: Path) -> None:
+    tree = render_scenario("defaults")
+    bare = tmp_path / "bin"  # a PATH with only what the script itself needs
+    bare.mkdir()
+    (bare / "dirname").symlink_to(shutil.which("dirname"))
+    result = _verify(tree, str(bare))
+    assert result.returncode == 0
+    assert ("skipped (not installed): shellcheck systemd-analyze yamllint hadolint docker-compose "
+            "kubectl-kustomize kubernetes-validate checkov") in result.stdout
+
+
+def test_make_verify_fails_on_a_finding(render_scenario, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(render_scenario("defaults"), tree)
+    (tree / "scripts/install-linux.sh").write_text("#!/bin/sh\necho $1\n")
+    result = _verify(tree, os.pathsep.join([str(checkers.VENV_BIN), os.environ["PATH"]]))
+    assert result.returncode == 1
+    assert "FAILED: shellcheck" in result.stdout

@@ -1,0 +1,180 @@
+"""Answers no one wrote by hand: random valid sets render trees every checker accepts;
+random invalid and hostile values end in the clear error with nothing written."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import checkers
+import pytest
+from copier import run_copy
+from copier.errors import UserMessageError
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from tokmesh_answers import PLATFORMS, YAML_KEYWORDS, AnswerError, Answers, field_problem, validate_answers
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+# No shrinking: each example renders a tree and runs every checker (seconds each).
+FUZZ = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate], database=None,
+)
+
+segment = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,11}", fullmatch=True)
+label = st.from_regex(r"[a-z]([a-z0-9-]{0,18}[a-z0-9])?", fullmatch=True).filter(lambda s: s not in YAML_KEYWORDS)
+image_component = st.from_regex(r"[a-z0-9]{1,8}([._-][a-z0-9]{1,8}){0,2}", fullmatch=True)
+account = st.from_regex(r"[a-z_][a-z0-9_-]{0,15}", fullmatch=True)
+windows_folder = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9 ._()-]{0,14}[A-Za-z0-9_)]", fullmatch=True).filter(
+    lambda s: ".." not in s
+)
+
+
+@st.composite
+def valid_answers(draw) -> dict:
+    http_port, https_port, cluster_port = draw(st.lists(st.integers(1, 65535), min_size=3, max_size=3, unique=True))
+    name = draw(label)
+    tls_folder = draw(segment)
+    config_dir = f"/etc/{draw(segment)}"
+    answers = {
+        "service_name": name,
+        "platforms": [p for p in PLATFORMS if p in draw(st.sets(st.sampled_from(PLATFORMS), min_size=1))],
+        "http_port": http_port,
+        "https_port": https_port,
+        "cluster_port": cluster_port,
+        "tls_enabled": draw(st.booleans()),
+        "config_dir": config_dir,
+        "tls_cert_file": f"{config_dir}/{tls_folder}/{draw(segment)}.crt",
+        "tls_key_file": f"{config_dir}/{tls_folder}/{draw(segment)}.key",
+        "data_dir": draw(st.sampled_from(["/var/lib", "/srv", "/data/tokmesh"])) + f"/{draw(segment)}",
+        "install_dir": draw(st.sampled_from(["/usr/local/bin", "/opt/tokmesh/bin", "/usr/bin"])),
+        "run_dir": draw(st.sampled_from(["/run", "/var/run"])) + f"/{draw(segment)}",
+        "service_user": draw(account),
+        "service_group": draw(account),
+        "shutdown_timeout": draw(st.integers(1, 600)),
+        "log_level": draw(st.sampled_from(["debug", "info", "warn", "error"])),
+        "windows_install_dir": "C:\\" + "\\".join(draw(st.lists(windows_folder, min_size=1, max_size=3))),
+        "windows_data_dir": "D:\\" + "\\".join(draw(st.lists(windows_folder, min_size=1, max_size=3))),
+        "image_repository": draw(st.sampled_from(["", "registry.example.com:5000/", "ghcr.io/"]))
+        + f"{draw(image_component)}/{draw(image_component)}",
+        "image_tag": draw(st.from_regex(r"v?[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{1,2}", fullmatch=True)),
+        "container_uid": draw(st.integers(10000, 2**31 - 1)),
+        "replicas": draw(st.integers(1, 9)),
+        "k8s_namespace": draw(label),
+        "k8s_service_type": draw(st.sampled_from(["ClusterIP", "LoadBalancer", "NodePort"])),
+        "storage_size": f"{draw(st.integers(1, 999))}Gi",
+    }
+    return answers
+
+
+def _render(answers: dict, dst: Path, template: Path) -> None:
+    run_copy(str(template), dst, data=answers, defaults=True, unsafe=True, quiet=True, vcs_ref="HEAD")
+
+
+def _all_findings(tree: Path, scratch: Path, answers: Answers) -> list[str]:
+    findings = checkers.shellcheck(tree) + checkers.bash_syntax(tree) + checkers.yamllint(tree)
+    findings += checkers.text_problems(tree) + checkers.powershell_problems(tree)
+    if answers.linux:
+        findings += checkers.systemd_verify(tree, scratch)
+        (unit,) = checkers.unit_files(tree)
+        if checkers.exposure_score(unit) > 1.1:
+            findings.append(f"exposure {checkers.exposure_score(unit)} above 1.1")
+    if answers.image_build:
+        findings += checkers.hadolint(tree)
+        if Path(checkers.CHECKOV).exists():
+            findings += checkers.checkov(tree)["failed"]
+    if answers.docker and checkers.tool("docker-compose"):
+        findings += checkers.compose_config(tree)
+    if answers.kubernetes:
+        for version in checkers.KUBERNETES_VERSIONS:
+            findings += checkers.kubernetes_validate(tree, version)
+        kustomize_findings, objects = checkers.kustomize(tree)
+        findings += kustomize_findings + checkers.cross_object_problems(objects)
+    return findings
+
+
+@pytest.mark.checkers
+@FUZZ
+@given(answers=valid_answers())
+def test_random_valid_answers_render_a_tree_every_checker_accepts(copier_template: Path, answers: dict) -> None:
+    model = validate_answers(answers)
+    with tempfile.TemporaryDirectory() as scratch:
+        tree = Path(scratch) / "tree"
+        _render(answers, tree, copier_template)
+        assert _all_findings(tree, Path(scratch), model) == []
+
+
+# ---- invalid and hostile answers ------------------------------------------------------------
+
+FREE_TEXT = [name for name, field in Answers.model_fields.items() if field.annotation is str]
+
+HOSTILE = [
+    "$(touch /tmp/pwned)",
+    "`touch /tmp/pwned`",
+    "a; rm -rf /",
+    "a && reboot",
+    "a || true",
+    "it's",
+    'say "hi"',
+    "a\nExecStartPre=/bin/sh -c 'id'",
+    "a\nmalicious: true",
+    "a\r\nUser=root",
+    "$(Invoke-Expression 'calc')",
+    "${env:SystemRoot}",
+    "a\u2028b",
+    "a\u2029b",
+    "a\u0085b",
+    "../../etc/passwd",
+    "/var/lib/../../etc",
+    "C:\\Data\\..\\Windows",
+    "x" * 300,
+    "/" + "x" * 300,
+    "C:\\" + "x" * 300,
+    "a|b",
+    "a>b",
+    "a{{ 7*7 }}",
+    "%PATH%",
+    "a#b",
+    "a: b",
+    "- a",
+    "*alias",
+    "a\tb",
+    "a b",
+    "a\x00b",
+]
+
+
+@pytest.mark.parametrize("name", FREE_TEXT)
+def test_every_hostile_value_is_rejected_naming_the_question(name: str) -> None:
+    accepted = []
+    for value in HOSTILE:
+        try:
+            validate_answers({name: value})
+        except AnswerError as error:
+            assert f"{name}: {value!r}" in str(error) or f"{name}:" in str(error)
+        else:
+            accepted.append(value)
+    assert accepted == []
+    assert all(field_problem(name, value) for value in HOSTILE)
+
+
+@pytest.mark.parametrize("name", FREE_TEXT)
+def test_hostile_value_on_the_command_line_writes_nothing(copier_template: Path, tmp_path: Path, name: str) -> None:
+    dst = tmp_path / "deploy"
+    value = "a\nExecStartPre=/bin/sh -c '$(id)'; `id`"
+    with pytest.raises(UserMessageError, match=f"{name}: "):
+        _render({name: value}, dst, copier_template)
+    assert not dst.exists()
+
+
+@FUZZ
+@given(data=st.data())
+def test_random_invalid_answers_end_in_the_clear_error_with_nothing_written(copier_template: Path, data) -> None:
+    name = data.draw(st.sampled_from(FREE_TEXT))
+    value = data.draw(st.text(min_size=0, max_size=40).filter(lambda v: field_problem(name, v) != ""))
+    with tempfile.TemporaryDirectory() as scratch:
+        dst = Path(scratch) / "deploy"
+        with pytest.raises(UserMessageError, match=f"{name}: "):
+            _render({name: value}, dst, copier_template)
+        assert not dst.exists()
