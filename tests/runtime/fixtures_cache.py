@@ -1,0 +1,86 @@
+"""Artifacts the runtime tests build once and cache under .cache/ (git ignores it):
+a Debian bookworm root filesystem made by debootstrap, and the server stand-in."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("TOKMESH_TEST_CACHE", REPO_ROOT / ".cache"))
+STANDIN_SRC = REPO_ROOT / "tests" / "standin" / "src"
+# ca-certificates: the image's builder stage hands its CA bundle to the runtime stage.
+ROOTFS_PACKAGES = "systemd,systemd-sysv,dbus,procps,ca-certificates"
+
+
+@contextmanager
+def _locked(name: str):
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def debian_mirror() -> str:
+    """The mirror this machine's apt uses (the only one reachable here)."""
+    for source in [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]:
+        if source.is_file():
+            match = re.search(r"(?:^URIs:\s*|^deb\s+(?:\[[^]]*\]\s+)?)(\S+/debian)/?\s", source.read_text(), re.M)
+            if match:
+                return match.group(1)
+    return "http://deb.debian.org/debian"
+
+
+def rootfs_tarball() -> Path:
+    """A gzip tarball of a minimal bookworm with systemd (about 100 MB; 1 min to make)."""
+    tarball = CACHE / "bookworm-rootfs.tar.gz"
+    with _locked("rootfs"):
+        if tarball.exists():
+            return tarball
+        with tempfile.TemporaryDirectory(dir=CACHE) as scratch:
+            root = Path(scratch) / "root"
+            subprocess.run(
+                ["debootstrap", "--variant=minbase", f"--include={ROOTFS_PACKAGES}", "bookworm",
+                 str(root), debian_mirror()],
+                check=True, capture_output=True,
+            )
+            partial = Path(scratch) / "rootfs.tar.gz"
+            subprocess.run(["tar", "-C", str(root), "-czf", str(partial), "."], check=True)
+            shutil.move(partial, tarball)
+    return tarball
+
+
+def rootfs_dir() -> Path:
+    """The tarball unpacked once; nspawn runs it with --volatile=overlay, so it stays pristine."""
+    root = CACHE / "bookworm-rootfs"
+    with _locked("rootfs-dir"):
+        if not (root / "usr/lib/systemd/systemd").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+            subprocess.run(["tar", "-C", str(root), "-xzf", str(rootfs_tarball())], check=True)
+    return root
+
+
+def build_standin(output: Path, goos: str = "linux") -> Path:
+    """Compile the Go stand-in of tokmesh-server (stdlib only, static, offline)."""
+    env = {
+        **os.environ,
+        "CGO_ENABLED": "0",
+        "GOOS": goos,
+        "GOFLAGS": "-mod=mod",
+        "GOPROXY": "off",
+        "GOCACHE": str(CACHE / "go-build"),
+        "GOPATH": str(CACHE / "gopath"),
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(output), "./cmd/tokmesh-server"],
+        cwd=STANDIN_SRC, env=env, check=True, capture_output=True,
+    )
+    return output

@@ -1,0 +1,146 @@
+// A test double of tokmesh-server that keeps its deployment contract: --config PATH;
+// /health and /ready on the configured HTTP address; SIGHUP reloads (counted);
+// SIGTERM drains in-flight requests and exits 0; it writes under the WAL and
+// snapshot dirs. /write?path=P reports whether the process may create P, so tests
+// can see the sandbox from inside the service. Stdlib only.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	HTTPAddress     string
+	WALDir          string
+	SnapshotDir     string
+	ShutdownTimeout time.Duration
+}
+
+// readConfig pulls the few keys the stand-in needs out of the generated YAML
+// (a parser would need a module from outside the standard library), then applies
+// the TOKMESH_* environment overrides the deployments use.
+func readConfig(path string) (config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return config{}, err
+	}
+	text := string(data)
+	find := func(pattern string) string {
+		m := regexp.MustCompile(pattern).FindStringSubmatch(text)
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	}
+	c := config{
+		HTTPAddress: find(`(?s)http:\s*\n\s*enabled: true\s*\n\s*address: "([^"]+)"`),
+		WALDir:      find(`(?s)wal:\s*\n\s*dir: "([^"]+)"`),
+		SnapshotDir: find(`(?s)snapshot:\s*\n\s*dir: "([^"]+)"`),
+	}
+	c.ShutdownTimeout, err = time.ParseDuration(find(`shutdown_timeout: "([^"]+)"`))
+	if err != nil {
+		return config{}, fmt.Errorf("shutdown_timeout: %w", err)
+	}
+	if v := os.Getenv("TOKMESH_STORAGE_WAL_DIR"); v != "" {
+		c.WALDir = v
+	}
+	if v := os.Getenv("TOKMESH_STORAGE_SNAPSHOT_DIR"); v != "" {
+		c.SnapshotDir = v
+	}
+	if c.HTTPAddress == "" || c.WALDir == "" || c.SnapshotDir == "" {
+		return config{}, errors.New("config lacks the http address, wal dir or snapshot dir")
+	}
+	return c, nil
+}
+
+func main() {
+	configPath := flag.String("config", "/etc/tokmesh-server/config.yaml", "config file")
+	flag.Parse()
+	log.SetFlags(0)
+
+	cfg, err := readConfig(*configPath)
+	if err != nil {
+		log.Fatalf("standin: config %s: %v", *configPath, err)
+	}
+	for _, dir := range []string{cfg.WALDir, cfg.SnapshotDir} {
+		marker := filepath.Join(dir, "standin-"+strconv.Itoa(os.Getpid()))
+		if err := os.WriteFile(marker, []byte("written by the tokmesh-server stand-in\n"), 0o600); err != nil {
+			log.Fatalf("standin: cannot write under %s: %v", dir, err)
+		}
+	}
+
+	var reloads, inFlight atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"status": "ok", "pid": os.Getpid(), "uid": os.Getuid(), "reloads": reloads.Load(),
+		})
+	})
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("/write", func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.Query().Get("path")
+		err := os.WriteFile(path, []byte("probe\n"), 0o600)
+		if err == nil {
+			_ = os.Remove(path)
+			fmt.Fprintln(w, "allowed")
+			return
+		}
+		fmt.Fprintf(w, "refused: %v\n", err)
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		defer inFlight.Add(-1)
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fmt.Fprintln(w, "done")
+	})
+	server := &http.Server{Addr: cfg.HTTPAddress, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		for sig := range signals {
+			if sig == syscall.SIGHUP {
+				if _, err := readConfig(*configPath); err != nil {
+					log.Printf("standin: reload failed: %v", err)
+					continue
+				}
+				log.Printf("standin: reloaded config (reload %d)", reloads.Add(1))
+				continue
+			}
+			log.Printf("standin: %v received, draining %d in-flight request(s)", sig, inFlight.Load())
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			err := server.Shutdown(ctx)
+			cancel()
+			if err != nil {
+				log.Printf("standin: drain timed out: %v", err)
+				os.Exit(1)
+			}
+			log.Printf("standin: drained, exiting")
+			os.Exit(0)
+		}
+	}()
+
+	log.Printf("standin: listening on %s (pid %d, uid %d)", cfg.HTTPAddress, os.Getpid(), os.Getuid())
+	if err := server.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatalf("standin: %v", err)
+	}
+	select {} // the signal goroutine exits the process
+}

@@ -1,0 +1,3 @@
+module example.invalid/tokmesh-standin
+
+go 1.19

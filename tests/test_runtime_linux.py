@@ -1,0 +1,144 @@
+"""The Linux deployment run for real: the generated install script, unit and
+uninstall script under systemd 252 in a booted Debian container (systemd-nspawn)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import require, scenario_answers
+from runtime.fixtures_cache import build_standin, rootfs_dir
+from runtime.nspawn import Container, http_get, wait_for_health
+from tokmesh_answers import validate_answers
+
+pytestmark = pytest.mark.integration
+
+LINUX_SCENARIOS = ["defaults", "linux-custom"]
+
+
+def _requirements() -> None:
+    require(os.geteuid() == 0, "needs root for systemd-nspawn")
+    for tool in ("systemd-nspawn", "debootstrap", "nsenter", "go"):
+        require(shutil.which(tool) is not None, f"{tool} is not installed")
+
+
+@pytest.fixture(scope="class", params=LINUX_SCENARIOS)
+def deployment(request, render_scenario, tmp_path_factory) -> Iterator[tuple]:
+    """(container, answers) with the scenario's tree at /opt/payload and the
+    stand-in built into its bin/."""
+    _requirements()
+    answers = validate_answers(scenario_answers(request.param))
+    payload = tmp_path_factory.mktemp("payload")
+    shutil.copytree(render_scenario(request.param), payload, dirs_exist_ok=True)
+    build_standin(payload / "bin" / answers.service_name)
+    with Container(rootfs_dir(), payload, payload.parent / f"{payload.name}-nspawn.log") as container:
+        yield container, answers
+
+
+def _install(container: Container) -> str:
+    return container.run("/opt/payload/scripts/install-linux.sh", "--bin-dir", "/opt/payload/bin").stdout
+
+
+def _stat(container: Container, *paths: str) -> str:
+    return container.run("stat", "-c", "%n %U:%G %a", *paths).stdout
+
+
+class TestLinuxUnderSystemd:
+    def test_install_starts_the_service_and_health_answers(self, deployment) -> None:
+        container, answers = deployment
+        output = _install(container)
+        assert "enabled and started" in output
+        assert container.show(answers.unit_name, "ActiveState")["ActiveState"] == "active"
+        health = wait_for_health(answers.http_port)
+        assert health["status"] == "ok"
+        assert http_get(answers.http_port, "/ready").strip() == "ready"
+        owners = _stat(container, answers.config_dir, answers.config_file, answers.data_dir,
+                       answers.wal_dir, answers.snapshot_dir, answers.server_binary)
+        u, g = answers.service_user, answers.service_group
+        assert owners.splitlines() == [
+            f"{answers.config_dir} root:{g} 750",
+            f"{answers.config_file} root:{g} 640",
+            f"{answers.data_dir} {u}:{g} 750",
+            f"{answers.wal_dir} {u}:{g} 750",
+            f"{answers.snapshot_dir} {u}:{g} 750",
+            f"{answers.server_binary} root:root 755",
+        ]
+
+    def test_reload_reaches_the_process_as_sighup_with_the_same_pid(self, deployment) -> None:
+        container, answers = deployment
+        before = wait_for_health(answers.http_port)
+        container.run("systemctl", "reload", answers.service_name)
+        deadline = time.monotonic() + 5
+        while wait_for_health(answers.http_port)["reloads"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        after = wait_for_health(answers.http_port)
+        assert after["reloads"] == before["reloads"] + 1
+        assert after["pid"] == before["pid"]
+
+    def test_crash_is_followed_by_a_restart_after_restart_sec(self, deployment) -> None:
+        container, answers = deployment
+        pid = wait_for_health(answers.http_port)["pid"]
+        killed_at = time.monotonic()
+        container.run("kill", "-9", str(pid))
+        health = wait_for_health(answers.http_port, seconds=answers.restart_delay_seconds + 10, not_pid=pid)
+        delay = time.monotonic() - killed_at
+        print(f"restart after kill -9: {delay:.2f} s (RestartSec={answers.restart_delay_seconds})")
+        assert health["pid"] != pid
+        assert answers.restart_delay_seconds <= delay <= answers.restart_delay_seconds + 5
+        assert container.show(answers.unit_name, "NRestarts")["NRestarts"] == "1"
+
+    def test_hardening_is_in_effect_inside_the_service(self, deployment) -> None:
+        container, answers = deployment
+        shown = container.show(answers.unit_name, "NoNewPrivileges", "ProtectSystem", "ProtectHome", "User")
+        assert shown == {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+                         "User": answers.service_user}
+        probe = lambda path: http_get(answers.http_port, f"/write?path={path}")  # noqa: E731
+        assert probe("/usr/probe").startswith("refused")
+        assert probe("/home/probe").startswith("refused")
+        assert probe(f"{answers.config_dir}/probe").startswith("refused")
+        assert probe(f"{answers.wal_dir}/probe").strip() == "allowed"
+        assert probe(f"{answers.snapshot_dir}/probe").strip() == "allowed"
+        marker = container.run("sh", "-c", f"ls {answers.wal_dir} {answers.snapshot_dir}").stdout
+        assert marker.count("standin-") >= 2
+        security = container.run("systemd-analyze", "security", answers.unit_name, check=False)
+        score = security.stdout.strip().splitlines()[-1]
+        print(f"online systemd-analyze security: {score}")
+        assert "Overall exposure level" in score
+
+    def test_second_install_changes_nothing_and_keeps_an_edited_config(self, deployment) -> None:
+        container, answers = deployment
+        container.run("sh", "-c", f"echo '# operator edit' >> {answers.config_file}")
+        paths = [answers.config_dir, answers.config_file, answers.data_dir, answers.wal_dir,
+                 answers.snapshot_dir, answers.server_binary, f"/etc/systemd/system/{answers.unit_name}"]
+        before = _stat(container, *paths)
+        pid = wait_for_health(answers.http_port)["pid"]
+        output = _install(container)
+        assert f"kept the existing {answers.config_file}" in output
+        assert "created" not in output
+        assert _stat(container, *paths) == before
+        assert "# operator edit" in container.run("cat", answers.config_file).stdout
+        assert wait_for_health(answers.http_port)["pid"] == pid
+
+    def test_stop_drains_and_exits_zero(self, deployment) -> None:
+        container, answers = deployment
+        container.run("systemctl", "stop", answers.service_name)
+        status = container.show(answers.unit_name, "ActiveState", "ExecMainStatus", "Result")
+        assert status == {"ActiveState": "inactive", "ExecMainStatus": "0", "Result": "success"}
+        journal = container.run("journalctl", "-u", answers.service_name, "--no-pager", "-o", "cat").stdout
+        assert "standin: drained, exiting" in journal
+
+    def test_uninstall_keeps_data_and_config_and_purge_removes_them(self, deployment) -> None:
+        container, answers = deployment
+        output = container.run("/opt/payload/scripts/uninstall-linux.sh").stdout
+        assert "kept the data" in output
+        exists = lambda path: container.run("test", "-e", path, check=False).returncode == 0  # noqa: E731
+        assert not exists(f"/etc/systemd/system/{answers.unit_name}")
+        assert not exists(answers.server_binary)
+        assert exists(answers.config_file) and exists(answers.wal_dir)
+        container.run("/opt/payload/scripts/uninstall-linux.sh", "--purge")
+        assert not exists(answers.config_dir) and not exists(answers.data_dir)
+        assert container.run("getent", "passwd", answers.service_user, check=False).returncode == 2
