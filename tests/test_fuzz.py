@@ -37,9 +37,10 @@ def valid_answers(draw) -> dict:
     name = draw(label)
     tls_folder = draw(segment)
     config_dir = f"/etc/{draw(segment)}"
+    chosen = draw(st.sets(st.sampled_from(PLATFORMS), min_size=1))
     answers = {
         "service_name": name,
-        "platforms": [p for p in PLATFORMS if p in draw(st.sets(st.sampled_from(PLATFORMS), min_size=1))],
+        "platforms": [p for p in PLATFORMS if p in chosen],
         "http_port": http_port,
         "https_port": https_port,
         "cluster_port": cluster_port,

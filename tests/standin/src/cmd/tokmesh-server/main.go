@@ -77,7 +77,8 @@ func main() {
 		log.Fatalf("standin: config %s: %v", *configPath, err)
 	}
 	for _, dir := range []string{cfg.WALDir, cfg.SnapshotDir} {
-		marker := filepath.Join(dir, "standin-"+strconv.Itoa(os.Getpid()))
+		// PID and start time: in a container the PID is 1 at every start.
+		marker := filepath.Join(dir, fmt.Sprintf("standin-%d-%d", os.Getpid(), time.Now().UnixNano()))
 		if err := os.WriteFile(marker, []byte("written by the tokmesh-server stand-in\n"), 0o600); err != nil {
 			log.Fatalf("standin: cannot write under %s: %v", dir, err)
 		}

@@ -1,0 +1,99 @@
+"""podman set up for this kind of machine, and the stand-in base images.
+
+Nothing can be pulled here: the runtime base is a busybox-static root (it has the
+wget the HEALTHCHECK calls), the builder base is the debootstrapped bookworm with
+the host's Go toolchain. Plain podman fails here (crun cannot set RLIMIT_NOFILE, and
+cgroups are hybrid): runc, cgroupfs and explicit ulimits fix both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from .fixtures_cache import CACHE, _locked, rootfs_dir
+
+BUILDER_IMAGE = "localhost/tokmesh-test/builder:bookworm-go"
+RUNTIME_IMAGE = "localhost/tokmesh-test/runtime:busybox"
+GO_ROOT = Path("/usr/lib/go")
+
+CONTAINERS_CONF = """\
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+
+
+def podman_env() -> dict[str, str]:
+    home = CACHE / "containers"
+    home.mkdir(parents=True, exist_ok=True)
+    conf = home / "containers.conf"
+    conf.write_text(CONTAINERS_CONF)
+    storage = home / "storage.conf"
+    storage.write_text(
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{home}/storage"\nrunroot = "{home}/run"\n'
+    )
+    return {**os.environ, "CONTAINERS_CONF": str(conf), "CONTAINERS_STORAGE_CONF": str(storage)}
+
+
+def podman(*args: str, check: bool = True, input: bytes | None = None, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(["podman", *args], env=podman_env(), capture_output=True, input=input,
+                            check=False, **kwargs)
+    if check and result.returncode:
+        raise AssertionError(f"podman {' '.join(args)} exited {result.returncode}:\n"
+                             f"{result.stdout.decode(errors='replace')[-3000:]}"
+                             f"{result.stderr.decode(errors='replace')[-3000:]}")
+    return result
+
+
+def _image_exists(name: str) -> bool:
+    return podman("image", "exists", name, check=False).returncode == 0
+
+
+def runtime_image() -> str:
+    """busybox-static as /bin/busybox with the applets the image uses, and a passwd."""
+    with _locked("runtime-image"):
+        if not _image_exists(RUNTIME_IMAGE):
+            with tempfile.TemporaryDirectory() as scratch:
+                root = Path(scratch) / "root"
+                for folder in ("bin", "etc", "tmp", "usr/local/bin"):
+                    (root / folder).mkdir(parents=True)
+                shutil.copy2("/bin/busybox", root / "bin" / "busybox")
+                for applet in ("sh", "wget", "ls", "cat", "id"):
+                    (root / "bin" / applet).symlink_to("busybox")
+                (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n")
+                (root / "etc/group").write_text("root:x:0:\nnobody:x:65534:\n")
+                archive = Path(scratch) / "root.tar"
+                with tarfile.open(archive, "w") as tar:
+                    tar.add(root, arcname=".")
+                podman("import", "--change", "CMD [\"/bin/sh\"]", str(archive), RUNTIME_IMAGE)
+    return RUNTIME_IMAGE
+
+
+def builder_image() -> str:
+    """The bookworm root with the host's Go at /usr/lib/go, on PATH."""
+    with _locked("builder-image"):
+        if not _image_exists(BUILDER_IMAGE):
+            # Debian's Go keeps its sources in /usr/share/go-X and links them from /usr/lib/go-X.
+            go = GO_ROOT.resolve()
+            go_share = (go / "src").resolve().parent
+            tar = subprocess.Popen(
+                ["tar", "-cf", "-", "-C", str(rootfs_dir()), ".", "-C", "/",
+                 *(str(p.relative_to("/")) for p in (go, go_share, GO_ROOT))],
+                stdout=subprocess.PIPE,
+            )
+            subprocess.run(
+                ["podman", "import", "--change", "ENV PATH=/usr/lib/go/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                 "--change", "ENV HOME=/root", "-", BUILDER_IMAGE],
+                stdin=tar.stdout, env=podman_env(), check=True, capture_output=True,
+            )
+            tar.wait()
+    return BUILDER_IMAGE

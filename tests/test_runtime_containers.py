@@ -1,0 +1,172 @@
+"""The container deployment run for real with podman: the generated Dockerfile builds
+the stand-in from the source layout it expects, the image runs as Kubernetes will run
+it, and the generated Compose file comes up healthy."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import require
+from runtime.fixtures_cache import STANDIN_SRC
+from runtime.nspawn import http_get, wait_for_health
+from runtime.podman import builder_image, podman, podman_env, runtime_image
+from tokmesh_answers import validate_answers
+
+pytestmark = pytest.mark.integration
+
+PORT = 15080  # away from the defaults, which other tests may use
+IMAGE_REPOSITORY = "localhost/tokmesh-test/server"
+CONTAINER = "tokmesh-test-server"
+VOLUME = "tokmesh-test-data"
+
+
+def _answers() -> dict:
+    return {
+        "platforms": ["docker", "kubernetes"],
+        "http_port": PORT,
+        "image_repository": IMAGE_REPOSITORY,
+        "builder_image": builder_image(),
+        "runtime_image": runtime_image(),
+        "shutdown_timeout": 10,
+    }
+
+
+@pytest.fixture(scope="module")
+def built(render, tmp_path_factory) -> Iterator[tuple]:
+    """(tree, answers, build seconds): the scenario's tree with the stand-in's sources
+    in src/, built into an image with --format docker (OCI drops HEALTHCHECK)."""
+    require(os.geteuid() == 0, "needs root for podman here")
+    for tool in ("podman", "go", "tar"):
+        require(shutil.which(tool) is not None, f"{tool} is not installed")
+    answers = _answers()
+    model = validate_answers(answers)
+    tree = tmp_path_factory.mktemp("image-tree")
+    shutil.copytree(render(answers), tree, dirs_exist_ok=True)
+    shutil.copytree(STANDIN_SRC, tree / "src")
+    started = time.monotonic()
+    podman("build", "--format", "docker", "--network", "host", "-t", model.image_reference, str(tree))
+    yield tree, model, time.monotonic() - started
+    podman("rm", "-f", CONTAINER, check=False)
+    podman("volume", "rm", "-f", VOLUME, check=False)
+
+
+def _run_server(model) -> None:
+    podman("run", "-d", "--name", CONTAINER, "--network", "host", "--read-only",
+           "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+           "--tmpfs", f"{model.run_dir}:mode=1777",
+           "-v", f"{VOLUME}:{model.data_dir}", model.image_reference)
+
+
+def _inspect(name: str) -> dict:
+    return json.loads(podman("inspect", name).stdout)[0]
+
+
+class TestImage:
+    def test_builder_stage_compiles_the_sources_and_the_image_keeps_its_healthcheck(self, built) -> None:
+        tree, model, seconds = built
+        print(f"image build: {seconds:.1f} s")
+        image = _inspect(model.image_reference)
+        config = image["Config"]
+        assert config["User"] == f"{model.container_uid}:{model.container_uid}"
+        assert image["Healthcheck"]["Test"][:2] == ["CMD", "wget"]
+        assert sorted(config["ExposedPorts"]) == [f"{PORT}/tcp", f"{model.cluster_port}/tcp"]
+
+    def test_added_layers_weigh_no_more_than_the_binaries_plus_1_mib(self, built) -> None:
+        _, model, _ = built
+        image = _inspect(model.image_reference)["Size"]
+        base = _inspect(model.runtime_image)["Size"]
+        binaries = int(podman("run", "--rm", "--entrypoint", "/bin/sh", model.image_reference, "-c",
+                              f"cat {model.install_dir}/{model.service_name} {model.install_dir}/tokmesh-cli | wc -c",
+                              text=True).stdout.strip())
+        added = image - base
+        print(f"image {image} B, runtime base {base} B, added {added} B, binaries {binaries} B")
+        assert added <= binaries + 2**20
+
+    def test_container_runs_non_root_read_only_and_turns_healthy(self, built) -> None:
+        _, model, _ = built
+        _run_server(model)
+        health = wait_for_health(PORT)
+        assert health["uid"] == model.container_uid
+        assert http_get(PORT, "/ready").strip() == "ready"
+        assert http_get(PORT, "/write?path=/etc/probe").startswith("refused")
+        assert podman("healthcheck", "run", CONTAINER, check=False).returncode == 0
+        assert _inspect(CONTAINER)["State"]["Health"]["Status"] == "healthy"
+
+    def test_stop_drains_in_flight_requests_and_exits_0_within_the_grace_period(self, built) -> None:
+        _, model, _ = built
+        with ThreadPoolExecutor(1) as pool:
+            in_flight = pool.submit(http_get, PORT, "/slow?ms=1500", 10)
+            time.sleep(0.3)
+            started = time.monotonic()
+            podman("stop", "-t", str(model.stop_grace_seconds), CONTAINER)
+            seconds = time.monotonic() - started
+            assert in_flight.result().strip() == "done"
+        print(f"podman stop with a 1.5 s request in flight: {seconds:.2f} s (grace {model.stop_grace_seconds} s)")
+        assert _inspect(CONTAINER)["State"]["ExitCode"] == 0
+        assert 1.0 < seconds < model.stop_grace_seconds
+        logs = podman("logs", CONTAINER, text=True).stderr
+        assert "draining 1 in-flight request(s)" in logs and "standin: drained, exiting" in logs
+
+    def test_data_in_the_volume_survives_a_new_container(self, built) -> None:
+        _, model, _ = built
+        first = set(podman("run", "--rm", "--entrypoint", "/bin/ls", "-v", f"{VOLUME}:{model.data_dir}",
+                           model.image_reference, model.wal_dir, text=True).stdout.split())
+        podman("rm", CONTAINER)
+        _run_server(model)
+        wait_for_health(PORT)
+        podman("stop", "-t", str(model.stop_grace_seconds), CONTAINER)
+        second = set(podman("run", "--rm", "--entrypoint", "/bin/ls", "-v", f"{VOLUME}:{model.data_dir}",
+                            model.image_reference, model.wal_dir, text=True).stdout.split())
+        assert first and first < second
+        podman("rm", CONTAINER)
+
+
+@pytest.fixture
+def podman_socket(tmp_path: Path) -> Iterator[str]:
+    socket = tmp_path / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"],
+                               env=podman_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 15
+        while not socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert socket.exists(), "podman's API socket did not appear"
+        yield f"unix://{socket}"
+    finally:
+        service.terminate()
+        service.wait(timeout=10)
+
+
+def test_compose_file_comes_up_healthy_and_down_removes_it(built, podman_socket) -> None:
+    require(shutil.which("docker-compose") is not None, "docker-compose is not installed")
+    tree, model, _ = built
+    compose = ["docker-compose", "-p", "tokmeshtest", "-f", str(tree / "deployments/docker/docker-compose.yaml")]
+    env = {**os.environ, "DOCKER_HOST": podman_socket}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*compose, *args], env=env, capture_output=True, text=True, check=False)
+
+    try:
+        up = run("up", "-d", "--no-build")
+        assert up.returncode == 0, up.stderr
+        (container,) = [c for c in podman("ps", "-a", "--format", "{{.Names}}", text=True).stdout.split()
+                        if c.startswith("tokmeshtest")]
+        wait_for_health(PORT)
+        assert podman("healthcheck", "run", container, check=False).returncode == 0
+        assert _inspect(container)["State"]["Health"]["Status"] == "healthy"
+        assert http_get(PORT, f"/write?path={model.wal_dir}/probe").strip() == "allowed"
+    finally:
+        down = run("down", "-v")
+    assert down.returncode == 0, down.stderr
+    leftovers = podman("ps", "-a", "--format", "{{.Names}}", text=True).stdout + podman(
+        "volume", "ls", "--format", "{{.Name}}", text=True).stdout
+    assert "tokmeshtest" not in leftovers
