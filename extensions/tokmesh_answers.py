@@ -28,7 +28,7 @@ from pydantic import (
 
 PLATFORMS = ("linux", "windows", "docker", "kubernetes")
 
-# The server drains in-flight requests for ``shutdown_timeout`` seconds; every
+# The server drains in-flight requests for ``shutdown_timeout_seconds`` seconds; every
 # supervisor waits this much longer before it kills the process.
 STOP_GRACE_MARGIN_SECONDS = 5
 # systemd's RestartSec and the pause between Windows recovery actions.
@@ -193,7 +193,7 @@ class Answers(BaseModel):
     tls_cert_file: PosixPath = "/etc/tokmesh-server/tls/tls.crt"
     tls_key_file: PosixPath = "/etc/tokmesh-server/tls/tls.key"
     log_level: Literal["debug", "info", "warn", "error"] = "info"
-    shutdown_timeout: Annotated[int, Field(ge=1, le=3600)] = 30
+    shutdown_timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
 
     install_dir: PosixPath = "/usr/local/bin"
     config_dir: PosixPath = "/etc/tokmesh-server"
@@ -302,7 +302,7 @@ class Answers(BaseModel):
 
     @property
     def stop_grace_seconds(self) -> int:
-        return self.shutdown_timeout + STOP_GRACE_MARGIN_SECONDS
+        return self.shutdown_timeout_seconds + STOP_GRACE_MARGIN_SECONDS
 
     @property
     def restart_delay_seconds(self) -> int:

@@ -8,8 +8,11 @@ checksum annotations.
 
 from __future__ import annotations
 
+import hashlib
 import sys
+from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from copier.errors import UserMessageError
@@ -18,9 +21,29 @@ from jinja2 import Environment, pass_context
 from jinja2.ext import Extension
 from jinja2.runtime import Context
 
-sys.path.insert(0, str(Path(__file__).parent))
 
-from tokmesh_answers import AnswerError, field_problem, sha256_hex, validate_answers  # noqa: E402
+
+def _load_answers_module() -> ModuleType:
+    """This template version's own answers model, loaded from beside this file.
+
+    `copier update` renders two template versions in one process: a plain import
+    would hand the newer version the older version's model from sys.modules.
+    """
+    path = Path(__file__).with_name("tokmesh_answers.py")
+    name = f"tokmesh_answers_{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    if name not in sys.modules:
+        spec = spec_from_file_location(name, path)
+        module = module_from_spec(spec)
+        sys.modules[name] = module  # pydantic resolves annotations through it
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_answers = _load_answers_module()
+AnswerError = _answers.AnswerError
+field_problem = _answers.field_problem
+sha256_hex = _answers.sha256_hex
+validate_answers = _answers.validate_answers
 
 
 class AnswersContext(ContextHook):

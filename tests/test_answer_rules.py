@@ -51,7 +51,7 @@ BROKEN_RULES = [
     ({"service_user": "Tok Mesh"}, "service_user: 'Tok Mesh' must be a POSIX account name"),
     ({"service_group": "1group"}, "service_group: '1group' must be a POSIX account name"),
     ({"log_level": "verbose"}, "Invalid choice for 'log_level': 'verbose' is not in"),
-    ({"shutdown_timeout": 0}, "shutdown_timeout: 0 must be greater than or equal to 1"),
+    ({"shutdown_timeout_seconds": 0}, "shutdown_timeout_seconds: 0 must be greater than or equal to 1"),
     ({"windows_install_dir": "Program Files"}, "windows_install_dir: 'Program Files' must be an absolute Windows path"),
     ({"windows_data_dir": "C:\\Data\\..\\Windows"}, "must not contain '.' or '..' folders"),
     ({"image_repository": "TokMesh/Server"}, "image_repository: 'TokMesh/Server' must be an OCI image repository"),

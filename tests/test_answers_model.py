@@ -24,7 +24,7 @@ def test_image_reference_carries_the_digest_when_given() -> None:
 
 
 def test_supervisors_wait_longer_than_the_server_drains() -> None:
-    assert validate_answers({"shutdown_timeout": 20}).stop_grace_seconds == 25
+    assert validate_answers({"shutdown_timeout_seconds": 20}).stop_grace_seconds == 25
 
 
 def test_systemd_directories_are_named_relative_to_their_roots() -> None:

@@ -124,7 +124,7 @@ def test_silenced_findings_are_few_and_explained(tree: Path) -> None:
 
 
 # Answers that are not distinctive enough to search for as text.
-NOT_SEARCHABLE = {"tls_enabled", "platforms", "replicas", "log_level", "k8s_service_type", "shutdown_timeout"}
+NOT_SEARCHABLE = {"tls_enabled", "platforms", "replicas", "log_level", "k8s_service_type", "shutdown_timeout_seconds"}
 
 
 def _text_without_answers_file(tree: Path) -> str:

@@ -53,7 +53,7 @@ def valid_answers(draw) -> dict:
         "run_dir": draw(st.sampled_from(["/run", "/var/run"])) + f"/{draw(segment)}",
         "service_user": draw(account),
         "service_group": draw(account),
-        "shutdown_timeout": draw(st.integers(1, 600)),
+        "shutdown_timeout_seconds": draw(st.integers(1, 600)),
         "log_level": draw(st.sampled_from(["debug", "info", "warn", "error"])),
         "windows_install_dir": "C:\\" + "\\".join(draw(st.lists(windows_folder, min_size=1, max_size=3))),
         "windows_data_dir": "D:\\" + "\\".join(draw(st.lists(windows_folder, min_size=1, max_size=3))),

@@ -35,7 +35,7 @@ def _answers() -> dict:
         "image_repository": IMAGE_REPOSITORY,
         "builder_image": builder_image(),
         "runtime_image": runtime_image(),
-        "shutdown_timeout": 10,
+        "shutdown_timeout_seconds": 10,
     }
 
 

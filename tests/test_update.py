@@ -1,0 +1,230 @@
+"""copier update: template changes arrive, the operator's edits survive, conflicts are
+found, answers change cleanly, platforms come and go, and the migration runs once."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO_ROOT, scenario_answers
+
+# The template as first released, v0.1.0, is this repository's first commit; the
+# working tree is v0.2.0; v0.2.1 is a later patch release made by the fixture.
+FIRST_RELEASE_COMMIT = "b1b787066c3232c0ea6635e7e6e422b929abc2b9"
+TEMPLATE_PATHS = ("copier.yml", "template", "extensions")
+MIGRATION_BANNER = "tokmesh-deploy migration: "
+UPDATE_SCENARIOS = ["defaults", "linux-custom", "kubernetes-5-replicas", "docker-only"]
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def _commit_all(cwd: Path, message: str) -> None:
+    git(cwd, "add", "-A")
+    git(cwd, "commit", "-q", "-m", message)
+
+
+@pytest.fixture(scope="session")
+def template_repo(tmp_path_factory, default_gitconfig) -> Path:
+    """A git repository of the template, tagged v0.1.0, v0.2.0 and v0.2.1."""
+    repo = tmp_path_factory.mktemp("template-repo")
+    git(repo, "init", "-q")
+    archive = subprocess.run(["git", "archive", FIRST_RELEASE_COMMIT, *TEMPLATE_PATHS], cwd=REPO_ROOT,
+                             capture_output=True, check=False)
+    assert archive.returncode == 0, (
+        f"v0.1.0 is commit {FIRST_RELEASE_COMMIT} of this repository's history, which this clone "
+        f"lacks (a shallow clone?): {archive.stderr.decode()}"
+    )
+    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive.stdout, check=True)
+    _commit_all(repo, "v0.1.0")
+    git(repo, "tag", "v0.1.0")
+    for path in TEMPLATE_PATHS:
+        target = repo / path
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+        source = REPO_ROOT / path
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    _commit_all(repo, "v0.2.0")
+    git(repo, "tag", "v0.2.0")
+    readme = repo / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + "\nSee the CHANGELOG of tokmesh-deploy for what changed.\n")
+    _commit_all(repo, "v0.2.1")
+    git(repo, "tag", "v0.2.1")
+    return repo
+
+
+def copy_project(template_repo: Path, dst: Path, version: str, answers: dict) -> Path:
+    """copier copy in a process of its own, as an operator runs it: v0.1.0's extension
+    imports its answers model by name, and this test process already holds v0.2's."""
+    data_file = dst.with_name(f"{dst.name}-answers.yml")
+    data_file.write_text(yaml.safe_dump(answers))
+    result = subprocess.run(
+        [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", version,
+         "--data-file", str(data_file), str(template_repo), str(dst)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    git(dst, "init", "-q")
+    _commit_all(dst, f"tokmesh-deploy {version}")
+    return dst
+
+
+def update(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """copier update as an operator runs it; Copier exits 0 even with conflicts."""
+    result = subprocess.run(
+        [sys.executable, "-m", "copier", "update", "--trust", "--defaults", *args],
+        cwd=project, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def conflicts(project: Path) -> list[str]:
+    """What Copier leaves behind when an edit and a template change overlap."""
+    found = [str(p.relative_to(project)) for p in project.rglob("*.rej")]
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts and "<<<<<<< " in path.read_text(errors="replace"):
+            found.append(f"{path.relative_to(project)}: conflict markers")
+    return found + git(project, "ls-files", "-u").splitlines()
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def operator_edits(project: Path, answers) -> list[tuple[Path, str]]:
+    """An operator's own changes, and the text each leaves."""
+    edits = []
+    config = project / "configs/server/config.yaml"
+    config.write_text(config.read_text() + "# operator: tuned for the edge cluster\n")
+    edits.append((config, "# operator: tuned for the edge cluster"))
+    own = project / "ops/runbook.md"
+    own.parent.mkdir()
+    own.write_text("# Runbook\nPage the on-call.\n")
+    edits.append((own, "Page the on-call."))
+    if answers.linux:
+        unit = project / f"deployments/linux/{answers.unit_name}"
+        _edit(unit, "[Install]\n", "# operator: reviewed by the platform team\n[Install]\n")
+        edits.append((unit, "# operator: reviewed by the platform team"))
+    if answers.kubernetes:
+        sts = project / "deployments/kubernetes/statefulset.yaml"
+        _edit(sts, "          env:\n", "          env:\n            - name: GOMEMLIMIT\n              value: \"400MiB\"\n")
+        edits.append((sts, "GOMEMLIMIT"))
+    return edits
+
+
+@pytest.mark.parametrize("scenario", UPDATE_SCENARIOS)
+def test_update_brings_template_changes_and_keeps_operator_edits(template_repo, tmp_path, scenario) -> None:
+    from tokmesh_answers import validate_answers
+
+    answers = scenario_answers(scenario)
+    old_answers = {("shutdown_timeout" if k == "shutdown_timeout_seconds" else k): v for k, v in answers.items()}
+    model = validate_answers(answers)
+    project = copy_project(template_repo, tmp_path / "deploy", "v0.1.0", old_answers)
+    assert not (project / ".yamllint.yaml").exists()
+    edits = operator_edits(project, model)
+    _commit_all(project, "operator edits")
+
+    update(project)
+
+    assert conflicts(project) == []
+    for path, text in edits:
+        assert text in path.read_text(), f"the operator's edit to {path.name} was lost"
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert recorded["_commit"] == "v0.2.1"
+    assert "shutdown_timeout" not in recorded
+    assert recorded["shutdown_timeout_seconds"] == model.shutdown_timeout_seconds
+    # template changes of v0.2.0 and v0.2.1 arrived
+    assert (project / ".yamllint.yaml").exists()
+    assert "See the CHANGELOG of tokmesh-deploy" in (project / "README.md").read_text()
+    if model.docker:
+        assert f"{model.run_dir}:mode=1777" in (project / "deployments/docker/docker-compose.yaml").read_text()
+    if model.kubernetes and model.storage_class:
+        assert f'storageClassName: "{model.storage_class}"' in (
+            project / "deployments/kubernetes/statefulset.yaml").read_text()
+
+
+def test_overlapping_edit_ends_in_a_conflict_the_test_finds(template_repo, tmp_path) -> None:
+    project = copy_project(template_repo, tmp_path / "deploy", "v0.1.0", {"platforms": ["docker"]})
+    compose = project / "deployments/docker/docker-compose.yaml"
+    _edit(compose, "uid=10001,gid=10001,mode=0750", "uid=10001,gid=10001,mode=0700")
+    _commit_all(project, "operator tightens the run dir")
+    update(project)
+    found = conflicts(project)
+    print("conflicts found:", found)
+    assert found and any("docker-compose.yaml" in line for line in found)
+
+
+def _tree_text(project: Path) -> dict[str, list[str]]:
+    return {
+        str(p.relative_to(project)): p.read_text().splitlines()
+        for p in sorted(project.rglob("*")) if p.is_file() and ".git" not in p.parts
+    }
+
+
+def test_changing_one_answer_changes_that_port_everywhere_and_nothing_else(template_repo, tmp_path) -> None:
+    project = copy_project(template_repo, tmp_path / "deploy", "v0.2.1", {})
+    before = _tree_text(project)
+    update(project, "--data", "http_port=6080")
+    after = _tree_text(project)
+    assert conflicts(project) == []
+    assert before.keys() == after.keys()
+    changed_files = set()
+    for name in before:
+        removed = [line for line in before[name] if line not in after[name]]
+        added = [line for line in after[name] if line not in before[name]]
+        if not (removed or added):
+            continue
+        changed_files.add(name)
+        for line in removed + added:
+            # the config checksum follows the config, which holds the port
+            if "checksum/config" in line or "_commit:" in line:
+                continue
+            assert ("5080" in line) if line in removed else ("6080" in line), f"{name}: {line!r}"
+    assert "5080" not in "\n".join("\n".join(lines) for name, lines in after.items() if name != ".copier-answers.yml")
+    assert {"configs/server/config.yaml", "Dockerfile", "deployments/docker/docker-compose.yaml",
+            "deployments/kubernetes/statefulset.yaml", "deployments/kubernetes/service.yaml",
+            "deployments/kubernetes/configmap.yaml", "scripts/install-windows.ps1"} <= changed_files
+
+
+def test_turning_a_platform_off_removes_its_files_and_on_adds_them(template_repo, tmp_path) -> None:
+    project = copy_project(template_repo, tmp_path / "deploy", "v0.2.1", {"platforms": ["linux", "docker"]})
+    update(project, "--data", "platforms=[linux]")
+    assert not (project / "Dockerfile").exists()
+    assert not (project / "deployments/docker").exists()
+    assert (project / "scripts/install-linux.sh").exists()
+    _commit_all(project, "docker off")
+    update(project, "--data", "platforms=[linux, kubernetes]")
+    assert (project / "deployments/kubernetes/statefulset.yaml").exists()
+    assert (project / "Dockerfile").exists()
+    assert conflicts(project) == []
+
+
+def test_migration_runs_once_and_only_across_its_version(template_repo, tmp_path) -> None:
+    old = copy_project(template_repo, tmp_path / "old", "v0.1.0", {"shutdown_timeout": 42})
+    result = update(old)
+    assert result.stderr.count(MIGRATION_BANNER) == 1, result.stderr
+    assert "renamed answer shutdown_timeout to shutdown_timeout_seconds" in result.stderr
+    assert 'shutdown_timeout: "42s"' in (old / "configs/server/config.yaml").read_text()
+
+    current = copy_project(template_repo, tmp_path / "current", "v0.2.0", {"shutdown_timeout_seconds": 42})
+    result = update(current)
+    assert MIGRATION_BANNER not in result.stderr
+    assert yaml.safe_load((current / ".copier-answers.yml").read_text())["_commit"] == "v0.2.1"
+
+
+def test_scripts_stay_executable_across_the_update(template_repo, tmp_path) -> None:
+    project = copy_project(template_repo, tmp_path / "deploy", "v0.1.0", {"platforms": ["linux"]})
+    update(project)
+    for script in ("install-linux.sh", "uninstall-linux.sh", "verify.sh"):
+        assert (project / "scripts" / script).stat().st_mode & stat.S_IXUSR, script
