@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, scenario_answers
+from conftest import REPO_ROOT, SCENARIOS, scenario_answers
 
 # The template as first released, v0.1.0, is this repository's first commit; the
 # working tree is v0.2.0; v0.2.1 is a later patch release made by the fixture.
 FIRST_RELEASE_COMMIT = "b1b787066c3232c0ea6635e7e6e422b929abc2b9"
 TEMPLATE_PATHS = ("copier.yml", "template", "extensions")
 MIGRATION_BANNER = "tokmesh-deploy migration: "
-UPDATE_SCENARIOS = ["defaults", "linux-custom", "kubernetes-5-replicas", "docker-only"]
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -123,7 +122,7 @@ def operator_edits(project: Path, answers) -> list[tuple[Path, str]]:
     return edits
 
 
-@pytest.mark.parametrize("scenario", UPDATE_SCENARIOS)
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_update_brings_template_changes_and_keeps_operator_edits(template_repo, tmp_path, scenario) -> None:
     from tokmesh_answers import validate_answers
 
@@ -228,3 +227,20 @@ def test_scripts_stay_executable_across_the_update(template_repo, tmp_path) -> N
     update(project)
     for script in ("install-linux.sh", "uninstall-linux.sh", "verify.sh"):
         assert (project / "scripts" / script).stat().st_mode & stat.S_IXUSR, script
+
+
+def test_check_update_tells_an_older_tree_that_a_newer_version_exists(template_repo, tmp_path) -> None:
+    """What `make template-check` runs."""
+    project = copy_project(template_repo, tmp_path / "deploy", "v0.2.0", {})
+
+    def check_update() -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "copier", "check-update", "--answers-file", ".copier-answers.yml"],
+            cwd=project, capture_output=True, text=True, check=False,
+        )
+        return result.stdout + result.stderr
+
+    assert "New template version available" in check_update()
+    update(project)
+    _commit_all(project, "update to v0.2.1")
+    assert "Project is up-to-date!" in check_update()
