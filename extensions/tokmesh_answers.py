@@ -360,6 +360,11 @@ class Answers(BaseModel):
         return f"{reference}@{self.image_digest}" if self.image_digest else reference
 
     @property
+    def version_ldflag(self) -> str:
+        """The linker flag that stamps the version, as the tokmesh-go build sets it."""
+        return "-X github.com/yndnr/tokmesh-go/internal/infra/buildinfo.Version"
+
+    @property
     def oci_labels(self) -> dict[str, str]:
         return {
             "org.opencontainers.image.title": self.service_name,
