@@ -34,6 +34,7 @@ def deployment(request, render_scenario, tmp_path_factory) -> Iterator[tuple]:
     answers = validate_answers(scenario_answers(request.param))
     payload = tmp_path_factory.mktemp("payload")
     shutil.copytree(render_scenario(request.param), payload, dirs_exist_ok=True)
+    payload.chmod(0o755)  # as a release tree is: readable by any user on the host
     build_standin(payload / "bin" / answers.service_name)
     with Container(rootfs_dir(), payload, payload.parent / f"{payload.name}-nspawn.log") as container:
         yield container, answers
@@ -48,6 +49,13 @@ def _stat(container: Container, *paths: str) -> str:
 
 
 class TestLinuxUnderSystemd:
+    def test_install_refuses_to_run_without_root(self, deployment) -> None:
+        container, _ = deployment
+        result = container.run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               "/opt/payload/scripts/install-linux.sh", check=False)
+        assert result.returncode == 1
+        assert "install-linux.sh: must run as root" in result.stderr
+
     def test_install_starts_the_service_and_health_answers(self, deployment) -> None:
         container, answers = deployment
         output = _install(container)
