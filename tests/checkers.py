@@ -324,3 +324,52 @@ def silenced_findings(tree: Path) -> list[str]:
                 if match:
                     found.append(f"{path.relative_to(tree)}:{number}: {match.group(0).strip()}")
     return found
+
+
+# Volume types the "restricted" Pod Security Standard admits.
+RESTRICTED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                           "persistentVolumeClaim", "projected", "secret"}
+
+
+def restricted_pod_security_problems(objects: list[dict[str, Any]]) -> list[str]:
+    """The "restricted" Pod Security Standard, checked on each pod template (the
+    namespace enforces it, so a pod that breaks it would never start)."""
+    problems = []
+    for obj in objects:
+        template = obj.get("spec", {}).get("template")
+        if not template:
+            continue
+        pod = template["spec"]
+        where = f"{obj['kind']}/{obj['metadata']['name']}"
+        pod_context = pod.get("securityContext", {})
+        for flag in ("hostNetwork", "hostPID", "hostIPC"):
+            if pod.get(flag):
+                problems.append(f"{where}: {flag}")
+        for volume in pod.get("volumes", []):
+            kinds = set(volume) - {"name"}
+            if not kinds <= RESTRICTED_VOLUME_TYPES:
+                problems.append(f"{where}: volume {volume['name']} of type {kinds}")
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            context = container.get("securityContext", {})
+            name = f"{where} container {container['name']}"
+            if not (context.get("runAsNonRoot") or pod_context.get("runAsNonRoot")):
+                problems.append(f"{name}: runAsNonRoot is not true")
+            if context.get("runAsUser", pod_context.get("runAsUser")) == 0:
+                problems.append(f"{name}: runs as uid 0")
+            if context.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{name}: allowPrivilegeEscalation is not false")
+            if context.get("privileged"):
+                problems.append(f"{name}: privileged")
+            capabilities = context.get("capabilities", {})
+            if "ALL" not in capabilities.get("drop", []):
+                problems.append(f"{name}: capabilities are not all dropped")
+            if set(capabilities.get("add", [])) - {"NET_BIND_SERVICE"}:
+                problems.append(f"{name}: adds capabilities {capabilities['add']}")
+            seccomp = context.get("seccompProfile", pod_context.get("seccompProfile", {})).get("type")
+            if seccomp not in {"RuntimeDefault", "Localhost"}:
+                problems.append(f"{name}: seccomp profile {seccomp!r}")
+            if any(port.get("hostPort") for port in container.get("ports", [])):
+                problems.append(f"{name}: hostPort")
+            if not context.get("readOnlyRootFilesystem"):
+                problems.append(f"{name}: root filesystem is writable")  # beyond the standard
+    return problems

@@ -97,6 +97,7 @@ def test_kustomize_builds_consistent_objects(scenario: str, tree: Path) -> None:
     findings, objects = checkers.kustomize(tree)
     assert findings == []
     assert checkers.cross_object_problems(objects) == []
+    assert checkers.restricted_pod_security_problems(objects) == []
 
 
 def test_yaml_passes_yamllint(tree: Path) -> None:

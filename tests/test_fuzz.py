@@ -92,6 +92,7 @@ def _all_findings(tree: Path, scratch: Path, answers: Answers) -> list[str]:
             findings += checkers.kubernetes_validate(tree, version)
         kustomize_findings, objects = checkers.kustomize(tree)
         findings += kustomize_findings + checkers.cross_object_problems(objects)
+        findings += checkers.restricted_pod_security_problems(objects)
     return findings
 
 

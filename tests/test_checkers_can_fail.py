@@ -1,0 +1,94 @@
+"""Each checker wrapper reports a real finding: break one artifact, see it caught."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import checkers
+import pytest
+
+
+@pytest.fixture
+def broken(render_scenario, tmp_path: Path):
+    tree = tmp_path / "tree"
+    shutil.copytree(render_scenario("defaults"), tree)
+
+    def _break(relative: str, old: str, new: str) -> Path:
+        path = tree / relative
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {relative}"
+        path.write_text(text.replace(old, new, 1))
+        return tree
+
+    return _break
+
+
+UNIT = "deployments/linux/tokmesh-server.service"
+
+
+def test_shellcheck_reports_an_unquoted_variable(broken) -> None:
+    tree = broken("scripts/uninstall-linux.sh", "purge=false\n", "purge=false\nls $1\n")
+    assert any("SC2086" in line for line in checkers.shellcheck(tree))
+
+
+def test_bash_syntax_reports_an_unclosed_if(broken) -> None:
+    tree = broken("scripts/install-linux.sh", "fi\n", "\n")
+    assert checkers.bash_syntax(tree)
+
+
+def test_systemd_verify_reports_an_unknown_key(broken, tmp_path: Path) -> None:
+    tree = broken(UNIT, "RestartSec=", "RestartSecc=")
+    assert any("Unknown key" in line for line in checkers.systemd_verify(tree, tmp_path))
+
+
+def test_exposure_score_rises_without_the_sandbox(broken) -> None:
+    tree = broken(UNIT, "ProtectSystem=strict\n", "")
+    tree = broken(UNIT, "PrivateUsers=true\n", "")
+    assert checkers.exposure_score(tree / UNIT) > 1.1
+
+
+def test_hadolint_reports_a_latest_base(broken) -> None:
+    tree = broken("Dockerfile", "FROM alpine:3.20", "FROM alpine:latest")
+    assert any("DL3007" in line for line in checkers.hadolint(tree))
+
+
+def test_checkov_reports_a_privileged_container(broken) -> None:
+    tree = broken("deployments/kubernetes/statefulset.yaml", "allowPrivilegeEscalation: false",
+                  "allowPrivilegeEscalation: true")
+    assert any("CKV_K8S_20" in line for line in checkers.checkov(tree)["failed"])
+
+
+def test_compose_config_reports_an_unknown_key(broken) -> None:
+    tree = broken("deployments/docker/docker-compose.yaml", "    read_only: true", "    read_olny: true")
+    assert checkers.compose_config(tree)
+
+
+def test_kubernetes_validate_reports_an_unknown_field(broken) -> None:
+    tree = broken("deployments/kubernetes/statefulset.yaml", "  podManagementPolicy:", "  podManagementPolicyy:")
+    assert checkers.kubernetes_validate(tree, checkers.KUBERNETES_VERSIONS[-1])
+
+
+def test_kustomization_check_reports_an_unlisted_manifest(broken) -> None:
+    tree = broken("deployments/kubernetes/kustomization.yaml", "  - networkpolicy.yaml\n", "")
+    assert checkers.kustomization_lists_every_manifest(tree) == ["kustomization.yaml: networkpolicy.yaml not listed"]
+
+
+def test_yamllint_reports_a_duplicate_key(broken) -> None:
+    tree = broken("configs/server/config.yaml", "log:\n", "log:\n  level: debug\n")
+    assert any("duplicate" in line for line in checkers.yamllint(tree))
+
+
+def test_powershell_parser_reports_an_unclosed_block_and_non_ascii(broken) -> None:
+    tree = broken("scripts/install-windows.ps1", "if ($AddFirewallRules) {", "if ($AddFirewallRules) { {")
+    tree = broken("scripts/uninstall-windows.ps1", "Removed $ServiceName.", "Removed $ServiceName \u2013 done.")
+    problems = checkers.powershell_problems(tree)
+    assert any("install-windows.ps1" in p and "node" in p for p in problems)
+    assert "uninstall-windows.ps1: not ASCII" in problems
+
+
+def test_text_check_reports_unrendered_jinja_and_trailing_space(broken) -> None:
+    tree = broken("README.md", "# TokMesh deployment:", "# TokMesh {{ deployment }}: \n")
+    problems = checkers.text_problems(tree)
+    assert "README.md: unrendered Jinja" in problems
+    assert any("trailing whitespace" in p for p in problems)

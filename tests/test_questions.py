@@ -1,0 +1,53 @@
+"""copier.yml and the answers model agree: no stray key becomes a question, each
+validator checks its own question, and every answer the model knows is asked."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from conftest import REPO_ROOT
+from tokmesh_answers import Answers
+
+QUESTIONS = {
+    name: spec
+    for name, spec in yaml.safe_load((REPO_ROOT / "copier.yml").read_text()).items()
+    if not name.startswith("_")
+}
+
+
+def test_every_question_is_an_answer_of_the_model_and_every_answer_is_asked() -> None:
+    assert set(QUESTIONS) == set(Answers.model_fields)
+
+
+def test_every_question_has_a_type_a_help_and_a_default() -> None:
+    for name, spec in QUESTIONS.items():
+        assert isinstance(spec, dict), f"{name} is a stray key, not a question"
+        assert {"type", "help", "default"} <= set(spec), name
+
+
+def test_each_validator_checks_its_own_question() -> None:
+    for name, spec in QUESTIONS.items():
+        validator = spec.get("validator")
+        if validator is None:
+            assert "choices" in spec or spec["type"] == "bool", f"{name} has no validator"
+            continue
+        assert validator == f"{{{{ {name} | answer_problem('{name}') }}}}", name
+
+
+def test_defaults_match_the_model() -> None:
+    defaults = Answers()
+    for name, spec in QUESTIONS.items():
+        default = spec["default"]
+        if isinstance(default, str) and "{{" in default:
+            continue  # derived from an earlier answer
+        assert default == getattr(defaults, name), name
+
+
+def test_platform_questions_are_asked_only_for_their_platforms() -> None:
+    for name in ("install_dir", "run_dir", "service_user", "service_group"):
+        assert re.fullmatch(r"\{\{ 'linux' in platforms \}\}", QUESTIONS[name]["when"]), name
+    for name in ("windows_install_dir", "windows_data_dir"):
+        assert QUESTIONS[name]["when"] == "{{ 'windows' in platforms }}", name
+    for name in ("replicas", "k8s_namespace", "storage_size", "storage_class"):
+        assert QUESTIONS[name]["when"] == "{{ 'kubernetes' in platforms }}", name
