@@ -39,6 +39,32 @@ def require_tool(tool: str) -> str:
     return str(path)
 
 
+FIGURES = pytest.StashKey[dict[str, str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[FIGURES] = {}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    """The figures the tests measured (scores, sizes, delays), at the end of every run."""
+    figures = config.stash.get(FIGURES, {})
+    if figures:
+        terminalreporter.section("figures measured")
+        for name, value in sorted(figures.items()):
+            terminalreporter.write_line(f"{name}: {value}")
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
+    """figure(name, value): report a measured figure in the run's summary."""
+
+    def _record(name: str, value: object) -> None:
+        request.config.stash[FIGURES][name] = str(value)
+
+    return _record
+
+
 @pytest.fixture(scope="session")
 def copier_template_paths() -> list[str]:
     """pytest-copier copies only what the template is made of."""

@@ -50,12 +50,12 @@ def test_systemd_unit_verifies_clean(scenario: str, tree: Path, tmp_path: Path) 
 
 
 @for_scenarios(lambda a: a.linux)
-def test_systemd_unit_exposure_is_at_most_1_1(scenario: str, tree: Path) -> None:
+def test_systemd_unit_exposure_is_at_most_1_1(scenario: str, tree: Path, figure) -> None:
     answers = validate_answers(scenario_answers(scenario))
     require(checkers.tool("systemd-analyze") is not None, "systemd-analyze is not installed")
     (unit,) = checkers.unit_files(tree)
     score = checkers.exposure_score(unit)
-    print(f"systemd-analyze security --offline=true {unit.name}: {score}")
+    figure(f"exposure, offline [{scenario}]", score)
     assert score <= 1.1
 
 
@@ -65,11 +65,11 @@ def test_dockerfile_passes_hadolint(scenario: str, tree: Path) -> None:
 
 
 @for_scenarios(lambda a: a.image_build)
-def test_dockerfile_and_manifests_pass_checkov(scenario: str, tree: Path) -> None:
+def test_dockerfile_and_manifests_pass_checkov(scenario: str, tree: Path, figure) -> None:
     answers = validate_answers(scenario_answers(scenario))
     require(Path(checkers.CHECKOV).exists(), f"checkov is not installed at {checkers.CHECKOV}")
     found = checkers.checkov(tree)
-    print("checkov skipped:", found["skipped"])
+    figure(f"checkov failed / skipped [{scenario}]", f"{len(found['failed'])} / {found['skipped']}")
     assert found["failed"] == []
     expected_skips = 1 if answers.kubernetes and not answers.image_digest else 0
     assert len(found["skipped"]) == expected_skips
@@ -115,9 +115,9 @@ def test_text_is_fully_rendered_with_lf_and_no_trailing_whitespace(tree: Path) -
     assert checkers.text_problems(tree) == []
 
 
-def test_silenced_findings_are_few_and_explained(tree: Path) -> None:
+def test_silenced_findings_are_few_and_explained(scenario: str, tree: Path, figure) -> None:
     silenced = checkers.silenced_findings(tree)
-    print("silenced findings:", *silenced, sep="\n  ")
+    figure(f"silenced findings [{scenario}]", "; ".join(silenced) or "none")
     for line in silenced:
         assert any(allowed in line for allowed in ALLOWED_SILENCED), line
         # the reason stands on the same line, after the directive

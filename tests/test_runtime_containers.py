@@ -70,16 +70,16 @@ def _inspect(name: str) -> dict:
 
 
 class TestImage:
-    def test_builder_stage_compiles_the_sources_and_the_image_keeps_its_healthcheck(self, built) -> None:
+    def test_builder_stage_compiles_the_sources_and_the_image_keeps_its_healthcheck(self, built, figure) -> None:
         tree, model, seconds = built
-        print(f"image build: {seconds:.1f} s")
+        figure("image build (podman)", f"{seconds:.1f} s")
         image = _inspect(model.image_reference)
         config = image["Config"]
         assert config["User"] == f"{model.container_uid}:{model.container_uid}"
         assert image["Healthcheck"]["Test"][:2] == ["CMD", "wget"]
         assert sorted(config["ExposedPorts"]) == [f"{PORT}/tcp", f"{model.cluster_port}/tcp"]
 
-    def test_added_layers_weigh_no_more_than_the_binaries_plus_1_mib(self, built) -> None:
+    def test_added_layers_weigh_no_more_than_the_binaries_plus_1_mib(self, built, figure) -> None:
         _, model, _ = built
         image = _inspect(model.image_reference)["Size"]
         base = _inspect(model.runtime_image)["Size"]
@@ -87,7 +87,7 @@ class TestImage:
                               f"cat {model.install_dir}/{model.service_name} {model.install_dir}/tokmesh-cli | wc -c",
                               text=True).stdout.strip())
         added = image - base
-        print(f"image {image} B, runtime base {base} B, added {added} B, binaries {binaries} B")
+        figure("image size", f"{image} B: runtime base {base} B + added layers {added} B (binaries {binaries} B)")
         assert added <= binaries + 2**20
 
     def test_container_runs_non_root_read_only_and_turns_healthy(self, built) -> None:
@@ -100,7 +100,7 @@ class TestImage:
         assert podman("healthcheck", "run", CONTAINER, check=False).returncode == 0
         assert _inspect(CONTAINER)["State"]["Health"]["Status"] == "healthy"
 
-    def test_stop_drains_in_flight_requests_and_exits_0_within_the_grace_period(self, built) -> None:
+    def test_stop_drains_in_flight_requests_and_exits_0_within_the_grace_period(self, built, figure) -> None:
         _, model, _ = built
         with ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(http_get, PORT, "/slow?ms=1500", 10)
@@ -109,7 +109,7 @@ class TestImage:
             podman("stop", "-t", str(model.stop_grace_seconds), CONTAINER)
             seconds = time.monotonic() - started
             assert in_flight.result().strip() == "done"
-        print(f"podman stop with a 1.5 s request in flight: {seconds:.2f} s (grace {model.stop_grace_seconds} s)")
+        figure("podman stop with a 1.5 s request in flight", f"{seconds:.2f} s (grace {model.stop_grace_seconds} s)")
         assert _inspect(CONTAINER)["State"]["ExitCode"] == 0
         assert 1.0 < seconds < model.stop_grace_seconds
         logs = podman("logs", CONTAINER, text=True).stderr

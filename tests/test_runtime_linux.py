@@ -28,8 +28,9 @@ def _requirements() -> None:
 
 @pytest.fixture(scope="class", params=LINUX_SCENARIOS)
 def deployment(request, render_scenario, tmp_path_factory) -> Iterator[tuple]:
-    """(container, answers) with the scenario's tree at /opt/payload and the
-    stand-in built into its bin/."""
+    """(container, answers): the scenario's tree at /opt/payload with the stand-in
+    built into its bin/, first run as nobody (refused), then installed as root.
+    The tests below stop and uninstall last: they run in this order."""
     _requirements()
     answers = validate_answers(scenario_answers(request.param))
     payload = tmp_path_factory.mktemp("payload")
@@ -37,6 +38,10 @@ def deployment(request, render_scenario, tmp_path_factory) -> Iterator[tuple]:
     payload.chmod(0o755)  # as a release tree is: readable by any user on the host
     build_standin(payload / "bin" / answers.service_name)
     with Container(rootfs_dir(), payload, payload.parent / f"{payload.name}-nspawn.log") as container:
+        refused = container.run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                "/opt/payload/scripts/install-linux.sh", check=False)
+        container.install_output = _install(container)
+        container.refused_install = refused
         yield container, answers
 
 
@@ -51,15 +56,12 @@ def _stat(container: Container, *paths: str) -> str:
 class TestLinuxUnderSystemd:
     def test_install_refuses_to_run_without_root(self, deployment) -> None:
         container, _ = deployment
-        result = container.run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                               "/opt/payload/scripts/install-linux.sh", check=False)
-        assert result.returncode == 1
-        assert "install-linux.sh: must run as root" in result.stderr
+        assert container.refused_install.returncode == 1
+        assert "install-linux.sh: must run as root" in container.refused_install.stderr
 
     def test_install_starts_the_service_and_health_answers(self, deployment) -> None:
         container, answers = deployment
-        output = _install(container)
-        assert "enabled and started" in output
+        assert "enabled and started" in container.install_output
         assert container.show(answers.unit_name, "ActiveState")["ActiveState"] == "active"
         health = wait_for_health(answers.http_port)
         assert health["status"] == "ok"
@@ -87,19 +89,19 @@ class TestLinuxUnderSystemd:
         assert after["reloads"] == before["reloads"] + 1
         assert after["pid"] == before["pid"]
 
-    def test_crash_is_followed_by_a_restart_after_restart_sec(self, deployment) -> None:
+    def test_crash_is_followed_by_a_restart_after_restart_sec(self, deployment, figure) -> None:
         container, answers = deployment
         pid = wait_for_health(answers.http_port)["pid"]
         killed_at = time.monotonic()
         container.run("kill", "-9", str(pid))
         health = wait_for_health(answers.http_port, seconds=answers.restart_delay_seconds + 10, not_pid=pid)
         delay = time.monotonic() - killed_at
-        print(f"restart after kill -9: {delay:.2f} s (RestartSec={answers.restart_delay_seconds})")
+        figure(f"restart after kill -9 [{answers.service_name}]", f"{delay:.2f} s (RestartSec={answers.restart_delay_seconds})")
         assert health["pid"] != pid
         assert answers.restart_delay_seconds <= delay <= answers.restart_delay_seconds + 5
         assert container.show(answers.unit_name, "NRestarts")["NRestarts"] == "1"
 
-    def test_hardening_is_in_effect_inside_the_service(self, deployment) -> None:
+    def test_hardening_is_in_effect_inside_the_service(self, deployment, figure) -> None:
         container, answers = deployment
         shown = container.show(answers.unit_name, "NoNewPrivileges", "ProtectSystem", "ProtectHome", "User")
         assert shown == {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
@@ -114,7 +116,7 @@ class TestLinuxUnderSystemd:
         assert marker.count("standin-") >= 2
         security = container.run("systemd-analyze", "security", answers.unit_name, check=False)
         score = security.stdout.strip().splitlines()[-1]
-        print(f"online systemd-analyze security: {score}")
+        figure(f"exposure, online under systemd 252 [{answers.service_name}]", score.split(": ", 1)[-1])
         assert "Overall exposure level" in score
 
     def test_second_install_changes_nothing_and_keeps_an_edited_config(self, deployment) -> None:

@@ -153,14 +153,14 @@ def test_update_brings_template_changes_and_keeps_operator_edits(template_repo, 
             project / "deployments/kubernetes/statefulset.yaml").read_text()
 
 
-def test_overlapping_edit_ends_in_a_conflict_the_test_finds(template_repo, tmp_path) -> None:
+def test_overlapping_edit_ends_in_a_conflict_the_test_finds(template_repo, tmp_path, figure) -> None:
     project = copy_project(template_repo, tmp_path / "deploy", "v0.1.0", {"platforms": ["docker"]})
     compose = project / "deployments/docker/docker-compose.yaml"
     _edit(compose, "uid=10001,gid=10001,mode=0750", "uid=10001,gid=10001,mode=0700")
     _commit_all(project, "operator tightens the run dir")
     update(project)
     found = conflicts(project)
-    print("conflicts found:", found)
+    figure("update conflict found (overlapping edit)", found)
     assert found and any("docker-compose.yaml" in line for line in found)
 
 
