@@ -81,7 +81,17 @@ def _windows_path(value: str) -> str:
     return value
 
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+def _unprivileged_port(value: int) -> int:
+    if not 1024 <= value <= 65535:
+        raise ValueError(
+            "must be between 1024 and 65535: the server runs without privileges "
+            "(no CAP_NET_BIND_SERVICE under systemd, non-root in containers) and "
+            "cannot bind a lower port"
+        )
+    return value
+
+
+Port = Annotated[int, AfterValidator(_unprivileged_port)]
 # Words a YAML 1.1 reader (kubectl, kustomize, docker-compose) takes for booleans or null.
 YAML_KEYWORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 

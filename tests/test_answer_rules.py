@@ -23,8 +23,9 @@ BROKEN_RULES = [
     ({"platforms": []}, "platforms: [] must name at least one platform"),
     # Choice questions: Copier itself refuses a value outside the choices.
     ({"platforms": ["macos"]}, "Invalid choice for 'platforms': 'macos' is not in"),
-    ({"http_port": 0}, "http_port: 0 must be greater than or equal to 1"),
-    ({"cluster_port": 65536}, "cluster_port: 65536 must be less than or equal to 65535"),
+    ({"http_port": 0}, "http_port: 0 must be between 1024 and 65535"),
+    ({"http_port": 443}, "http_port: 443 must be between 1024 and 65535: the server runs without privileges"),
+    ({"cluster_port": 65536}, "cluster_port: 65536 must be between 1024 and 65535"),
     ({"cluster_port": 5080}, "cluster_port: 5080 is already used by http_port"),
     ({"tls_enabled": True, "https_port": 5080}, "https_port: 5080 is already used by http_port"),
     (

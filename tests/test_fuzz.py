@@ -33,7 +33,7 @@ windows_folder = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9 ._()-]{0,14}[A-Za-z0-9_)
 
 @st.composite
 def valid_answers(draw) -> dict:
-    http_port, https_port, cluster_port = draw(st.lists(st.integers(1, 65535), min_size=3, max_size=3, unique=True))
+    http_port, https_port, cluster_port = draw(st.lists(st.integers(1024, 65535), min_size=3, max_size=3, unique=True))
     name = draw(label)
     tls_folder = draw(segment)
     config_dir = f"/etc/{draw(segment)}"
