@@ -308,6 +308,22 @@ class Answers(BaseModel):
     def container_ports(self) -> list[dict[str, Any]]:
         return [*self.client_ports, {"name": "cluster", "port": self.cluster_port}]
 
+    # ---- health ----------------------------------------------------------------
+
+    @property
+    def health_path(self) -> str:
+        return "/health"
+
+    @property
+    def ready_path(self) -> str:
+        return "/ready"
+
+    @property
+    def healthcheck_command(self) -> list[str]:
+        """The image's and Compose's health check: busybox wget, in exec form."""
+        url = f"http://127.0.0.1:{self.http_port}{self.health_path}"
+        return ["wget", "-q", "-O", "/dev/null", url]
+
     # ---- timeouts shared by systemd, Compose, Kubernetes and Windows ----------
 
     @property
