@@ -271,10 +271,6 @@ class Answers(BaseModel):
         return f"{self.install_dir}/{self.service_name}"
 
     @property
-    def cli_binary(self) -> str:
-        return f"{self.install_dir}/tokmesh-cli"
-
-    @property
     def config_file(self) -> str:
         return f"{self.config_dir}/config.yaml"
 
