@@ -14,9 +14,6 @@ from pathlib import Path
 
 import yaml
 
-HEADER = "# Changes here will be overwritten by Copier"
-
-
 def rename_answer(answers_file: Path, old: str, new: str) -> str:
     """Rename answer ``old`` to ``new``; a file without ``old`` is left alone."""
     text = answers_file.read_text()

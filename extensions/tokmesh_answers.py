@@ -367,6 +367,10 @@ class Answers(BaseModel):
         return f"{self.windows_data_dir}\\data"
 
     @property
+    def windows_cert_dir(self) -> str:
+        return f"{self.windows_data_dir}\\certs"
+
+    @property
     def windows_service_account(self) -> str:
         return f"NT SERVICE\\{self.service_name}"
 

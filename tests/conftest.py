@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,12 +30,6 @@ def require(condition: bool, reason: str) -> None:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"required under CI: {reason}")
     pytest.skip(reason)
-
-
-def require_tool(tool: str) -> str:
-    path = shutil.which(tool)
-    require(path is not None, f"{tool} is not installed")
-    return str(path)
 
 
 FIGURES = pytest.StashKey[dict[str, str]]()

@@ -157,7 +157,7 @@ def test_every_hostile_value_is_rejected_naming_the_question(name: str) -> None:
         try:
             validate_answers({name: value})
         except AnswerError as error:
-            assert f"{name}: {value!r}" in str(error) or f"{name}:" in str(error)
+            assert f"{name}:" in str(error)
         else:
             accepted.append(value)
     assert accepted == []

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import require
 from runtime.fixtures_cache import STANDIN_SRC
-from runtime.nspawn import http_get, wait_for_health
+from runtime.probes import http_get, wait_for_health
 from runtime.podman import builder_image, podman, podman_env, runtime_image
 from tokmesh_answers import validate_answers
 

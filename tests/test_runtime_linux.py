@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import require, scenario_answers
 from runtime.fixtures_cache import build_standin, rootfs_dir
-from runtime.nspawn import Container, http_get, wait_for_health
+from runtime.probes import http_get, wait_for_health
+from runtime.nspawn import Container
 from tokmesh_answers import validate_answers
 
 pytestmark = pytest.mark.integration

@@ -84,11 +84,6 @@ def test_a_single_platform_leaves_no_file_of_the_others(platform: str, render) -
     assert [p for p, h in headings.items() if h in readme] == [platform]
 
 
-def test_scripts_are_executable(tree: Path) -> None:
-    for script in tree.glob("scripts/*.sh"):
-        assert script.stat().st_mode & stat.S_IXUSR, script
-
-
 def test_answers_file_records_the_answers(scenario: str, tree: Path) -> None:
     recorded = yaml.safe_load((tree / ".copier-answers.yml").read_text())
     for name, value in scenario_answers(scenario).items():

@@ -7,12 +7,10 @@ test fails.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 
@@ -63,23 +61,3 @@ class Container:
         args = [f"-p{p}" for p in properties]
         out = self.run("systemctl", "show", unit, *args).stdout
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
-def http_get(port: int, path: str, timeout: float = 2.0) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
-        return response.read().decode()
-
-
-def wait_for_health(port: int, seconds: float = 20.0, not_pid: int | None = None) -> dict:
-    """/health's answer once it answers (from a PID other than ``not_pid``)."""
-    deadline = time.monotonic() + seconds
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            health = json.loads(http_get(port, "/health", timeout=1))
-            if health["pid"] != not_pid:
-                return health
-        except OSError as error:
-            last = error
-        time.sleep(0.05)
-    raise AssertionError(f"/health on port {port} did not answer within {seconds} s: {last}")
