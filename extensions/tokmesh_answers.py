@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -373,6 +374,16 @@ class Answers(BaseModel):
     @property
     def windows_service_account(self) -> str:
         return f"NT SERVICE\\{self.service_name}"
+
+    @property
+    def windows_service_sid(self) -> str:
+        """The SID of the virtual account NT SERVICE\\<name>, as Windows derives it:
+        S-1-5-80 and the SHA-1 of the upper-case name in UTF-16LE, read as five
+        little-endian 32-bit numbers.  ACLs name it, not the account: a SID needs
+        no name lookup, so it holds on every display language and before the
+        service exists."""
+        digest = hashlib.sha1(self.service_name.upper().encode("utf-16-le")).digest()
+        return "S-1-5-80-" + "-".join(str(n) for n in struct.unpack("<5I", digest))
 
     @property
     def windows_display_name(self) -> str:

@@ -12,10 +12,10 @@ import re
 import shutil
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
+import powershell
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -269,29 +269,37 @@ def yamllint(tree: Path) -> list[str]:
     return _output(result) if result.returncode else []
 
 
-@cache
-def _powershell_parser():
-    import tree_sitter
-    import tree_sitter_powershell
-
-    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+def powershell_scripts(tree: Path) -> list[Path]:
+    return sorted(tree.glob("scripts/*.ps1"))
 
 
 def powershell_problems(tree: Path) -> list[str]:
     """tree-sitter-powershell must parse each script with no ERROR or MISSING node,
     and the scripts must be ASCII, so Windows PowerShell 5.1 reads them right."""
     problems = []
-    for script in sorted(tree.glob("scripts/*.ps1")):
+    for script in powershell_scripts(tree):
         data = script.read_bytes()
         if not data.isascii():
             problems.append(f"{script.name}: not ASCII")
-        stack = [_powershell_parser().parse(data).root_node]
+        stack = [powershell.parser().parse(data).root_node]
         while stack:
             node = stack.pop()
             if node.type == "ERROR" or node.is_missing:
                 problems.append(f"{script.name}:{node.start_point.row + 1}: {node.type} node")
             stack.extend(node.children)
     return problems
+
+
+def powershell_strict_mode_problems(tree: Path) -> list[str]:
+    """Variables read before they are assigned: errors under Set-StrictMode -Version Latest."""
+    return [p for script in powershell_scripts(tree)
+            for p in powershell.strict_mode_problems(script.name, script.read_bytes())]
+
+
+def powershell_broad_grant_problems(tree: Path) -> list[str]:
+    """Access granted to Users, Authenticated Users or Everyone."""
+    return [p for script in powershell_scripts(tree)
+            for p in powershell.broad_grant_problems(script.name, script.read_bytes())]
 
 
 def text_problems(tree: Path) -> list[str]:

@@ -48,3 +48,12 @@ def test_pod_disruption_budget_keeps_a_quorum() -> None:
 
 def test_compose_memory_limit_is_in_bytes() -> None:
     assert validate_answers({"memory_limit": "1Gi", "memory_request": "1Gi"}).memory_limit_bytes == 2**30
+
+
+def test_service_sid_is_the_one_windows_derives_from_the_service_name() -> None:
+    # TrustedInstaller's virtual account SID, as every Windows install shows it: the
+    # derivation (SHA-1 of the upper-case name) does not depend on the name's case.
+    assert validate_answers({"service_name": "trustedinstaller"}).windows_service_sid == (
+        "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464")
+    assert validate_answers({}).windows_service_sid != validate_answers({"service_name": "cache-edge"}).windows_service_sid
+

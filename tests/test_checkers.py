@@ -111,6 +111,17 @@ def test_powershell_scripts_parse_and_are_ascii(scenario: str, tree: Path) -> No
     assert checkers.powershell_problems(tree) == []
 
 
+@for_scenarios(lambda a: a.windows)
+def test_powershell_scripts_read_no_variable_before_assigning_it(scenario: str, tree: Path) -> None:
+    assert checkers.powershell_scripts(tree)
+    assert checkers.powershell_strict_mode_problems(tree) == []
+
+
+@for_scenarios(lambda a: a.windows)
+def test_powershell_scripts_grant_nothing_to_users_or_everyone(scenario: str, tree: Path) -> None:
+    assert checkers.powershell_broad_grant_problems(tree) == []
+
+
 def test_text_is_fully_rendered_with_lf_and_no_trailing_whitespace(tree: Path) -> None:
     assert checkers.text_problems(tree) == []
 

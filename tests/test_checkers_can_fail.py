@@ -92,3 +92,31 @@ def test_text_check_reports_unrendered_jinja_and_trailing_space(broken) -> None:
     problems = checkers.text_problems(tree)
     assert "README.md: unrendered Jinja" in problems
     assert any("trailing whitespace" in p for p in problems)
+
+
+def test_strict_mode_rule_reports_a_variable_the_installer_never_assigns(broken) -> None:
+    tree = broken("scripts/install-windows.ps1", "$CertDir = ", "$CertFolder = ")
+    problems = checkers.powershell_strict_mode_problems(tree)
+    assert problems and all("$certdir is read before it is assigned" in p for p in problems)
+
+
+def test_strict_mode_rule_reports_a_function_parameter_that_was_dropped(broken) -> None:
+    tree = broken("scripts/install-windows.ps1", "param([string]$FilePath, [string[]]$ArgumentList)",
+                  "param([string]$FilePath)")
+    assert any("$argumentlist is read" in p for p in checkers.powershell_strict_mode_problems(tree))
+
+
+def test_strict_mode_rule_reports_lastexitcode_before_any_native_command(broken) -> None:
+    tree = broken("scripts/uninstall-windows.ps1", "    & sc.exe delete $ServiceName | Out-Null\n",
+                  "    Remove-Service -Name $ServiceName\n")
+    assert any("$lastexitcode is read" in p for p in checkers.powershell_strict_mode_problems(tree))
+
+
+def test_grant_rule_reports_users_read_on_the_data_root(broken) -> None:
+    tree = broken("scripts/install-windows.ps1", '"${ServiceSid}:(RX)"', '"*S-1-5-32-545:(OI)(CI)RX"')
+    assert any("'*S-1-5-32-545'" in p for p in checkers.powershell_broad_grant_problems(tree))
+
+
+def test_grant_rule_reports_everyone_through_a_variable(broken) -> None:
+    tree = broken("scripts/install-windows.ps1", "$ServiceSid = '*S-1-5-80-", "$ServiceSid = 'Everyone' # '*S-1-5-80-")
+    assert any("'Everyone'" in p for p in checkers.powershell_broad_grant_problems(tree))
