@@ -233,6 +233,8 @@ class Answers(BaseModel):
     memory_request: Quantity = "128Mi"
     memory_limit: Quantity = "512Mi"
 
+    server_glue: bool = False
+
     # ---- rules that span several answers ------------------------------------
 
     @model_validator(mode="after")
@@ -397,9 +399,14 @@ class Answers(BaseModel):
         return f"{reference}@{self.image_digest}" if self.image_digest else reference
 
     @property
+    def go_module(self) -> str:
+        """tokmesh-go's module path: the server glue imports its packages through it."""
+        return "github.com/yndnr/tokmesh-go"
+
+    @property
     def version_ldflag(self) -> str:
         """The linker flag that stamps the version, as the tokmesh-go build sets it."""
-        return "-X github.com/yndnr/tokmesh-go/internal/infra/buildinfo.Version"
+        return f"-X {self.go_module}/internal/infra/buildinfo.Version"
 
     @property
     def oci_labels(self) -> dict[str, str]:

@@ -57,3 +57,7 @@ def test_service_sid_is_the_one_windows_derives_from_the_service_name() -> None:
         "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464")
     assert validate_answers({}).windows_service_sid != validate_answers({"service_name": "cache-edge"}).windows_service_sid
 
+
+def test_version_flag_and_glue_imports_share_the_go_module() -> None:
+    answers = validate_answers({})
+    assert answers.version_ldflag == f"-X {answers.go_module}/internal/infra/buildinfo.Version"

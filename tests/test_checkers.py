@@ -136,7 +136,8 @@ def test_silenced_findings_are_few_and_explained(scenario: str, tree: Path, figu
 
 
 # Answers that are not distinctive enough to search for as text.
-NOT_SEARCHABLE = {"tls_enabled", "platforms", "replicas", "log_level", "k8s_service_type", "shutdown_timeout_seconds"}
+NOT_SEARCHABLE = {"tls_enabled", "platforms", "replicas", "log_level", "k8s_service_type", "shutdown_timeout_seconds",
+                  "server_glue"}
 
 
 def _text_without_answers_file(tree: Path) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require
-from runtime.fixtures_cache import STANDIN_SRC
+from runtime.fixtures_cache import standin_module
 from runtime.probes import http_get, wait_for_health
 from runtime.podman import builder_image, podman, podman_env, runtime_image
 from tokmesh_answers import validate_answers
@@ -36,13 +36,15 @@ def _answers() -> dict:
         "builder_image": builder_image(),
         "runtime_image": runtime_image(),
         "shutdown_timeout_seconds": 10,
+        "server_glue": True,  # the stand-in is built on it
     }
 
 
 @pytest.fixture(scope="module")
 def built(render, tmp_path_factory) -> Iterator[tuple]:
-    """(tree, answers, build seconds): the scenario's tree with the stand-in's sources
-    in src/, built into an image with --format docker (OCI drops HEALTHCHECK)."""
+    """(tree, answers, build seconds): the tree with the stand-in's sources in src/
+    beside the rendered server glue, built into an image with --format docker (OCI
+    drops HEALTHCHECK)."""
     require(os.geteuid() == 0, "needs root for podman here")
     for tool in ("podman", "go", "tar"):
         require(shutil.which(tool) is not None, f"{tool} is not installed")
@@ -50,7 +52,7 @@ def built(render, tmp_path_factory) -> Iterator[tuple]:
     model = validate_answers(answers)
     tree = tmp_path_factory.mktemp("image-tree")
     shutil.copytree(render(answers), tree, dirs_exist_ok=True)
-    shutil.copytree(STANDIN_SRC, tree / "src")
+    standin_module(tree, tree / "src")
     started = time.monotonic()
     podman("build", "--format", "docker", "--network", "host", "-t", model.image_reference, str(tree))
     yield tree, model, time.monotonic() - started
@@ -113,7 +115,9 @@ class TestImage:
         assert _inspect(CONTAINER)["State"]["ExitCode"] == 0
         assert 1.0 < seconds < model.stop_grace_seconds
         logs = podman("logs", CONTAINER, text=True).stderr
-        assert "draining 1 in-flight request(s)" in logs and "standin: drained, exiting" in logs
+        for line in ("shutdown: terminated: running 2 hook(s)", "standin: draining 1 in-flight request(s)",
+                     'shutdown: hook "wal" done', "shutdown: complete, exit code 0"):
+            assert line in logs
 
     def test_data_in_the_volume_survives_a_new_container(self, built) -> None:
         _, model, _ = built
@@ -126,6 +130,22 @@ class TestImage:
         second = set(podman("run", "--rm", "--entrypoint", "/bin/ls", "-v", f"{VOLUME}:{model.data_dir}",
                             model.image_reference, model.wal_dir, text=True).stdout.split())
         assert first and first < second
+        podman("rm", CONTAINER)
+
+    def test_a_hook_past_the_deadline_is_cut_off_before_podman_kills(self, built, figure) -> None:
+        _, model, _ = built
+        _run_server(model)
+        wait_for_health(PORT)
+        http_get(PORT, f"/hold-wal-flush?ms={(model.stop_grace_seconds + 30) * 1000}")
+        started = time.monotonic()
+        podman("stop", "-t", str(model.stop_grace_seconds), CONTAINER)
+        seconds = time.monotonic() - started
+        figure("podman stop with the WAL flush hung", f"{seconds:.2f} s (deadline {model.shutdown_timeout_seconds} s, "
+               f"grace {model.stop_grace_seconds} s)")
+        assert _inspect(CONTAINER)["State"]["ExitCode"] == 2  # 137 would be podman's SIGKILL
+        assert model.shutdown_timeout_seconds <= seconds < model.stop_grace_seconds
+        logs = podman("logs", CONTAINER, text=True).stderr
+        assert f'shutdown: hook "wal" cut off at the {model.shutdown_timeout_seconds}s deadline' in logs
         podman("rm", CONTAINER)
 
 
@@ -164,6 +184,10 @@ def test_compose_file_comes_up_healthy_and_down_removes_it(built, podman_socket)
         assert podman("healthcheck", "run", container, check=False).returncode == 0
         assert _inspect(container)["State"]["Health"]["Status"] == "healthy"
         assert http_get(PORT, f"/write?path={model.wal_dir}/probe").strip() == "allowed"
+        stop = run("stop")
+        assert stop.returncode == 0, stop.stderr
+        assert _inspect(container)["State"]["ExitCode"] == 0
+        assert "shutdown: complete, exit code 0" in podman("logs", container, text=True).stderr
     finally:
         down = run("down", "-v")
     assert down.returncode == 0, down.stderr

@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -28,16 +29,18 @@ def _requirements() -> None:
 
 
 @pytest.fixture(scope="class", params=LINUX_SCENARIOS)
-def deployment(request, render_scenario, tmp_path_factory) -> Iterator[tuple]:
+def deployment(request, render, tmp_path_factory) -> Iterator[tuple]:
     """(container, answers): the scenario's tree at /opt/payload with the stand-in
     built into its bin/, first run as nobody (refused), then installed as root.
     The tests below stop and uninstall last: they run in this order."""
     _requirements()
-    answers = validate_answers(scenario_answers(request.param))
+    # The scenario with the server glue, on which the stand-in is built.
+    scenario = {**scenario_answers(request.param), "server_glue": True}
+    answers = validate_answers(scenario)
     payload = tmp_path_factory.mktemp("payload")
-    shutil.copytree(render_scenario(request.param), payload, dirs_exist_ok=True)
+    shutil.copytree(render(scenario), payload, dirs_exist_ok=True)
     payload.chmod(0o755)  # as a release tree is: readable by any user on the host
-    build_standin(payload / "bin" / answers.service_name)
+    build_standin(payload / "bin" / answers.service_name, payload)
     with Container(rootfs_dir(), payload, payload.parent / f"{payload.name}-nspawn.log") as container:
         refused = container.run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                 "/opt/payload/scripts/install-linux.sh", check=False)
@@ -134,13 +137,46 @@ class TestLinuxUnderSystemd:
         assert "# operator edit" in container.run("cat", answers.config_file).stdout
         assert wait_for_health(answers.http_port)["pid"] == pid
 
-    def test_stop_drains_and_exits_zero(self, deployment) -> None:
+    def _journal(self, container: Container, answers, since: str) -> str:
+        return container.run("journalctl", "-u", answers.service_name, "--since", since,
+                             "--no-pager", "-o", "cat").stdout
+
+    def test_stop_drains_the_request_in_flight_flushes_and_exits_zero(self, deployment, figure) -> None:
         container, answers = deployment
-        container.run("systemctl", "stop", answers.service_name)
+        since = container.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+        with ThreadPoolExecutor(1) as pool:
+            in_flight = pool.submit(http_get, answers.http_port, "/slow?ms=1500", 10)
+            time.sleep(0.3)
+            started = time.monotonic()
+            container.run("systemctl", "stop", answers.service_name)
+            seconds = time.monotonic() - started
+            assert in_flight.result().strip() == "done"
+        figure(f"systemctl stop with a 1.5 s request in flight [{answers.service_name}]", f"{seconds:.2f} s")
         status = container.show(answers.unit_name, "ActiveState", "ExecMainStatus", "Result")
         assert status == {"ActiveState": "inactive", "ExecMainStatus": "0", "Result": "success"}
-        journal = container.run("journalctl", "-u", answers.service_name, "--no-pager", "-o", "cat").stdout
-        assert "standin: drained, exiting" in journal
+        journal = self._journal(container, answers, since)
+        for line in ("shutdown: terminated: running 2 hook(s)", "standin: draining 1 in-flight request(s)",
+                     'shutdown: hook "http" done', 'shutdown: hook "wal" done', "shutdown: complete, exit code 0"):
+            assert line in journal
+        assert "flushed-" in container.run("ls", answers.wal_dir).stdout
+
+    def test_a_hook_past_the_deadline_is_cut_off_before_systemd_kills(self, deployment, figure) -> None:
+        container, answers = deployment
+        container.run("systemctl", "start", answers.service_name)
+        wait_for_health(answers.http_port)
+        since = container.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+        http_get(answers.http_port, f"/hold-wal-flush?ms={(answers.stop_grace_seconds + 30) * 1000}")
+        started = time.monotonic()
+        container.run("systemctl", "stop", answers.service_name)
+        seconds = time.monotonic() - started
+        figure(f"forced exit at the shutdown deadline [{answers.service_name}]",
+               f"{seconds:.2f} s (deadline {answers.shutdown_timeout_seconds} s, TimeoutStopSec {answers.stop_grace_seconds} s)")
+        status = container.show(answers.unit_name, "ExecMainStatus", "Result")
+        assert status == {"ExecMainStatus": "2", "Result": "exit-code"}  # not "timeout": no SIGKILL
+        assert answers.shutdown_timeout_seconds <= seconds < answers.stop_grace_seconds
+        journal = self._journal(container, answers, since)
+        assert f'shutdown: hook "wal" cut off at the {answers.shutdown_timeout_seconds}s deadline' in journal
+        assert "shutdown: complete, exit code 2" in journal
 
     def test_uninstall_keeps_data_and_config_and_purge_removes_them(self, deployment) -> None:
         container, answers = deployment

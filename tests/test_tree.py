@@ -46,6 +46,18 @@ FILES_OF_PLATFORM = {
 }
 
 
+# Rendered with server_glue, on every platform: main.go calls runService everywhere.
+FILES_OF_SERVER_GLUE = {
+    "src/internal/infra/shutdown/shutdown.go",
+    "src/internal/infra/shutdown/shutdown_test.go",
+    "src/internal/infra/shutdown/shutdown_signal_test.go",
+    "src/internal/infra/servicecontrol/servicecontrol.go",
+    "src/internal/infra/servicecontrol/servicecontrol_test.go",
+    "src/cmd/tokmesh-server/service_windows.go",
+    "src/cmd/tokmesh-server/service_other.go",
+}
+
+
 def files_of(tree: Path) -> dict[str, str]:
     """Each file's path (with its mode) and text; the template's temporary
     location, recorded in the answers file, reads as <template>."""
@@ -67,6 +79,8 @@ def test_tree_holds_the_files_of_the_chosen_platforms_and_no_other(scenario: str
     expected = set(FILES_OF_EVERY_TREE)
     for platform in answers.platforms:
         expected |= {f.format(service_name=answers.service_name) for f in FILES_OF_PLATFORM[platform]}
+    if answers.server_glue:
+        expected |= FILES_OF_SERVER_GLUE
     actual = {str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file()}
     assert actual == expected
 

@@ -18,6 +18,8 @@ from conftest import REPO_ROOT, SCENARIOS, scenario_answers
 FIRST_RELEASE_COMMIT = "b1b787066c3232c0ea6635e7e6e422b929abc2b9"
 TEMPLATE_PATHS = ("copier.yml", "template", "extensions")
 MIGRATION_BANNER = "tokmesh-deploy migration: "
+GLUE_DIR = "{% if tm.server_glue %}src{% endif %}"
+GLUE_CHANGE_OF_V0_2_1 = "\n// See the CHANGELOG of tokmesh-deploy for what changed.\n"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -55,6 +57,8 @@ def template_repo(tmp_path_factory, default_gitconfig) -> Path:
     git(repo, "tag", "v0.2.0")
     readme = repo / "template" / "README.md.jinja"
     readme.write_text(readme.read_text() + "\nSee the CHANGELOG of tokmesh-deploy for what changed.\n")
+    shutdown_go = repo / "template" / GLUE_DIR / "internal/infra/shutdown/shutdown.go.jinja"
+    shutdown_go.write_text(shutdown_go.read_text() + GLUE_CHANGE_OF_V0_2_1)
     _commit_all(repo, "v0.2.1")
     git(repo, "tag", "v0.2.1")
     return repo
@@ -244,3 +248,22 @@ def test_check_update_tells_an_older_tree_that_a_newer_version_exists(template_r
     update(project)
     _commit_all(project, "update to v0.2.1")
     assert "Project is up-to-date!" in check_update()
+
+
+def test_operator_edits_to_the_server_glue_survive_the_update(template_repo, tmp_path) -> None:
+    project = copy_project(template_repo, tmp_path / "deploy", "v0.2.0",
+                           {"platforms": ["windows"], "server_glue": True})
+    shutdown_go = project / "src/internal/infra/shutdown/shutdown.go"
+    adapter = project / "src/cmd/tokmesh-server/service_windows.go"
+    _edit(shutdown_go, "log.New(os.Stderr, \"\", log.LstdFlags)", "log.New(os.Stderr, \"\", log.LstdFlags|log.Lmicroseconds)")
+    _edit(adapter, "func runService(", "// operator: reviewed for the Windows fleet\nfunc runService(")
+    _commit_all(project, "operator edits to the glue")
+
+    update(project)
+
+    assert conflicts(project) == []
+    assert "log.LstdFlags|log.Lmicroseconds" in shutdown_go.read_text()
+    assert "// operator: reviewed for the Windows fleet" in adapter.read_text()
+    assert shutdown_go.read_text().endswith(GLUE_CHANGE_OF_V0_2_1)  # the template's change arrived
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert recorded["server_glue"] is True and recorded["_commit"] == "v0.2.1"

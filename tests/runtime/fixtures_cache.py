@@ -1,5 +1,6 @@
 """Artifacts the runtime tests build once and cache under .cache/ (git ignores it):
-a Debian bookworm root filesystem made by debootstrap, and the server stand-in."""
+a Debian bookworm root filesystem made by debootstrap, and the server stand-in,
+built on the server glue that the template renders."""
 
 from __future__ import annotations
 
@@ -67,20 +68,38 @@ def rootfs_dir() -> Path:
     return root
 
 
-def build_standin(output: Path, goos: str = "linux") -> Path:
-    """Compile the Go stand-in of tokmesh-server (stdlib only, static, offline)."""
-    env = {
+def standin_module(tree: Path, dest: Path) -> Path:
+    """The stand-in's sources on top of the server glue rendered into ``tree``'s
+    src/: a Go module laid out, and named, like tokmesh-go (``dest`` may be that src/)."""
+    glue = tree / "src"
+    if not (glue / "internal/infra/shutdown").is_dir():
+        raise AssertionError(f"{tree} holds no server glue: render it with server_glue=true")
+    if dest.resolve() != glue.resolve():
+        shutil.copytree(glue, dest, dirs_exist_ok=True)
+    shutil.copytree(STANDIN_SRC, dest, dirs_exist_ok=True)
+    return dest
+
+
+def go_env(**extra: str) -> dict[str, str]:
+    """Go offline: no module download, the build cache under .cache/."""
+    return {
         **os.environ,
-        "CGO_ENABLED": "0",
-        "GOOS": goos,
         "GOFLAGS": "-mod=mod",
         "GOPROXY": "off",
         "GOCACHE": str(CACHE / "go-build"),
         "GOPATH": str(CACHE / "gopath"),
+        **extra,
     }
+
+
+def build_standin(output: Path, tree: Path, goos: str = "linux") -> Path:
+    """Compile the Go stand-in of tokmesh-server on the glue rendered into ``tree``
+    (static, offline)."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(output), "./cmd/tokmesh-server"],
-        cwd=STANDIN_SRC, env=env, check=True, capture_output=True,
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        module = standin_module(tree, Path(scratch) / "src")
+        subprocess.run(
+            ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(output), "./cmd/tokmesh-server"],
+            cwd=module, env=go_env(CGO_ENABLED="0", GOOS=goos), check=True, capture_output=True,
+        )
     return output

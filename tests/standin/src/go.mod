@@ -1,3 +1,3 @@
-module example.invalid/tokmesh-standin
+module github.com/yndnr/tokmesh-go
 
 go 1.19

@@ -1,8 +1,11 @@
 // A test double of tokmesh-server that keeps its deployment contract: --config PATH;
 // /health and /ready on the configured HTTP address; SIGHUP reloads (counted);
-// SIGTERM drains in-flight requests and exits 0; it writes under the WAL and
-// snapshot dirs. /write?path=P reports whether the process may create P, so tests
-// can see the sandbox from inside the service. Stdlib only.
+// SIGTERM drains in-flight requests, flushes (a marker in the WAL dir) and exits 0;
+// it writes under the WAL and snapshot dirs. /write?path=P reports whether the
+// process may create P, so tests can see the sandbox from inside the service.
+// Stdlib only, plus the server glue that the template renders into src/
+// (internal/infra/shutdown, cmd/tokmesh-server/service_*.go): the tests build it
+// inside a rendered tree, on the rendered glue.
 package main
 
 import (
@@ -21,6 +24,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/yndnr/tokmesh-go/internal/infra/shutdown"
 )
 
 type config struct {
@@ -84,7 +89,7 @@ func main() {
 		}
 	}
 
-	var reloads, inFlight atomic.Int64
+	var reloads, inFlight, holdFlushMillis atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -112,36 +117,39 @@ func main() {
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		fmt.Fprintln(w, "done")
 	})
+	// /hold-wal-flush?ms=N makes the next shutdown's WAL flush take N ms and ignore
+	// its deadline, so tests can see a hook cut off.
+	mux.HandleFunc("/hold-wal-flush", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		holdFlushMillis.Store(int64(ms))
+		fmt.Fprintf(w, "wal flush will take %d ms\n", ms)
+	})
 	server := &http.Server{Addr: cfg.HTTPAddress, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	reload := make(chan os.Signal, 1)
+	signal.Notify(reload, syscall.SIGHUP)
 	go func() {
-		for sig := range signals {
-			if sig == syscall.SIGHUP {
-				if _, err := readConfig(*configPath); err != nil {
-					log.Printf("standin: reload failed: %v", err)
-					continue
-				}
-				log.Printf("standin: reloaded config (reload %d)", reloads.Add(1))
+		for range reload {
+			if _, err := readConfig(*configPath); err != nil {
+				log.Printf("standin: reload failed: %v", err)
 				continue
 			}
-			log.Printf("standin: %v received, draining %d in-flight request(s)", sig, inFlight.Load())
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-			err := server.Shutdown(ctx)
-			cancel()
-			if err != nil {
-				log.Printf("standin: drain timed out: %v", err)
-				os.Exit(1)
-			}
-			log.Printf("standin: drained, exiting")
-			os.Exit(0)
+			log.Printf("standin: reloaded config (reload %d)", reloads.Add(1))
 		}
 	}()
 
+	// What the tree's README asks of tokmesh-go's main: the server glue's shutdown
+	// hooks, in order, and runService.
+	sd := shutdown.New(cfg.ShutdownTimeout)
+	sd.RegisterHook("http", func(ctx context.Context) error {
+		log.Printf("standin: draining %d in-flight request(s)", inFlight.Load())
+		return server.Shutdown(ctx)
+	})
+	sd.RegisterHook("wal", func(ctx context.Context) error {
+		time.Sleep(time.Duration(holdFlushMillis.Load()) * time.Millisecond)
+		marker := filepath.Join(cfg.WALDir, fmt.Sprintf("flushed-%d-%d", os.Getpid(), time.Now().UnixNano()))
+		return os.WriteFile(marker, []byte("wal flushed on shutdown\n"), 0o600)
+	})
 	log.Printf("standin: listening on %s (pid %d, uid %d)", cfg.HTTPAddress, os.Getpid(), os.Getuid())
-	if err := server.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Fatalf("standin: %v", err)
-	}
-	select {} // the signal goroutine exits the process
+	os.Exit(runService(sd, server.ListenAndServe))
 }
