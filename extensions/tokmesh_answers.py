@@ -12,8 +12,10 @@ Templates read only from this model (as ``tm``); they compute nothing.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import struct
+from fractions import Fraction
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -106,16 +108,34 @@ def _not_yaml_keyword(value: str) -> str:
     return value
 
 
-# DNS-1035 (a letter first), as Kubernetes Services require; at most 40 characters
-# leaves room for the suffixes of derived names (-external, -config, pod ordinals).
+# DNS-1035 (a letter first), as Kubernetes Services require.  What the names derived
+# from it may hold (pod ordinals, the controller's revision-hash label, Service
+# suffixes) is a rule of its own, with the Kubernetes platform (kubernetes_name_problems).
 DnsLabel = Annotated[
     str,
     _rule(
         r"[a-z]([a-z0-9-]*[a-z0-9])?",
         "a DNS label: lowercase letters, digits and '-', starting with a letter and "
         "ending with a letter or digit",
-        max_length=40,
+        max_length=63,
     ),
+    AfterValidator(_not_yaml_keyword),
+]
+def _labels_fit(value: str) -> str:
+    if any(len(label) > 63 for label in value.split(".")):
+        raise ValueError("must have no dot-separated label longer than 63 characters")
+    return value
+
+
+# A DNS subdomain (RFC 1123): dot-separated labels (cluster domains, issuer names).
+DnsSubdomain = Annotated[
+    str,
+    _rule(
+        r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*",
+        "a DNS subdomain: dot-separated labels of lowercase letters, digits and '-'",
+        max_length=253,
+    ),
+    AfterValidator(_labels_fit),
     AfterValidator(_not_yaml_keyword),
 ]
 PosixPath = Annotated[str, AfterValidator(_posix_path)]
@@ -129,25 +149,80 @@ Account = Annotated[
         max_length=32,
     ),
 ]
-Quantity = Annotated[
-    str,
-    _rule(
-        r"[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P)?",
-        "a Kubernetes quantity such as 10Gi, 512Mi or 500m",
-        max_length=20,
-    ),
-]
-# OCI distribution spec: an optional registry host (with port), then lowercase
-# path components.
-ImageRepository = Annotated[
-    str,
-    _rule(
-        r"([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*",
-        "an OCI image repository such as tokmesh/tokmesh-server or "
-        "registry.example.com:5000/team/tokmesh-server",
-        max_length=255,
-    ),
-]
+def _quantity(value: str) -> str:
+    if len(value) > 20:
+        raise ValueError("must be at most 20 characters")
+    try:
+        amount = quantity_value(value)
+    except ValueError:
+        raise ValueError(
+            "must be a Kubernetes quantity such as 10Gi, 512Mi, 500m, 1.5 or 1e3 (a number, "
+            "then one of the suffixes n u m k M G T P E, Ki Mi Gi Ti Pi Ei, or an exponent)"
+        ) from None
+    if amount <= 0:
+        raise ValueError("must be above zero: the API server reads a zero size or limit as none")
+    return value
+
+
+Quantity = Annotated[str, AfterValidator(_quantity)]
+
+# The OCI distribution spec: the first path component names a registry only when it
+# holds a '.' or a ':' or is localhost; path components are lowercase.
+_REGISTRY = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+
+
+def image_repository_problem(value: str) -> str:
+    """Why ``value`` is no repository name as the distribution spec reads it, or ''."""
+    if len(value) > 255:
+        return "must be at most 255 characters"
+    first, _, rest = value.partition("/")
+    is_registry = bool(rest) and ("." in first or ":" in first or first == "localhost")
+    if is_registry and not re.fullmatch(_REGISTRY, first):
+        return f"must start with a registry host and optional port: {first!r} is none"
+    components = (rest if is_registry else value).split("/")
+    bad = next((c for c in components if not re.fullmatch(_PATH_COMPONENT, c)), None)
+    if bad is None:
+        return ""
+    registry_hint = (
+        " (a first component names a registry only with a '.', a ':' or as localhost)"
+        if rest and not is_registry and bad == components[0] else ""
+    )
+    return (
+        "must be an OCI image repository such as tokmesh/tokmesh-server or "
+        f"registry.example.com:5000/team/tokmesh-server: {bad!r} is no lowercase path "
+        f"component{registry_hint}"
+    )
+
+
+def _image_repository(value: str) -> str:
+    problem = image_repository_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+ImageRepository = Annotated[str, AfterValidator(_image_repository)]
+
+
+def _image_reference(value: str) -> str:
+    """repository[:tag][@sha256:digest], the repository read as image_repository is."""
+    name, at, digest = value.partition("@")
+    if at and not re.fullmatch(r"sha256:[a-f0-9]{64}", digest):
+        raise ValueError("must end, if it has a digest, in @sha256: and 64 lowercase hex digits")
+    repository, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:
+        repository, tag = name, ""
+    elif not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", tag):
+        raise ValueError(f"must be an OCI image reference such as alpine:3.20: {tag!r} is no tag")
+    problem = image_repository_problem(repository)
+    if problem:
+        raise ValueError(problem.replace("an OCI image repository such as tokmesh/tokmesh-server or "
+                                         "registry.example.com:5000/team/tokmesh-server",
+                                         "an OCI image reference such as alpine:3.20 or golang:1.23-alpine"))
+    return value
+
+
 def _pinned_tag(value: str) -> str:
     if value == "latest":
         raise ValueError("must be a pinned version: 'latest' changes under a running deployment")
@@ -167,15 +242,7 @@ ImageDigest = Annotated[
     str,
     _rule(r"(sha256:[a-f0-9]{64})?", "empty or sha256: followed by 64 lowercase hex digits", 71),
 ]
-ImageReference = Annotated[
-    str,
-    _rule(
-        r"([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-        r"(:[A-Za-z0-9_][A-Za-z0-9._-]*)?(@sha256:[a-f0-9]{64})?",
-        "an OCI image reference such as alpine:3.20 or golang:1.23-alpine",
-        max_length=255,
-    ),
-]
+ImageReference = Annotated[str, AfterValidator(_image_reference)]
 StorageClass = Annotated[
     str,
     _rule(
@@ -186,6 +253,20 @@ StorageClass = Annotated[
     ),
     AfterValidator(_not_yaml_keyword),
 ]
+
+
+def _empty_or_dns_subdomain(value: str) -> str:
+    if value:
+        TypeAdapter(DnsSubdomain).validate_python(value)
+    return value
+
+
+# The StatefulSet controller labels each revision controller-revision-hash=<name>-<hash>,
+# the hash up to 10 characters; a label value holds at most 63.
+REVISION_HASH_LENGTH = 10
+# Namespaces a cluster keeps for itself, or shares with everything not placed elsewhere.
+CLUSTER_NAMESPACE_PREFIX = "kube-"
+SHARED_NAMESPACE = "default"
 
 
 class Answers(BaseModel):
@@ -228,6 +309,9 @@ class Answers(BaseModel):
     k8s_service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = "ClusterIP"
     storage_size: Quantity = "10Gi"
     storage_class: StorageClass = ""
+    cluster_domain: DnsSubdomain = "cluster.local"
+    cert_manager_issuer: Annotated[str, AfterValidator(_empty_or_dns_subdomain)] = ""
+    cert_manager_issuer_kind: Literal["ClusterIssuer", "Issuer"] = "ClusterIssuer"
     cpu_request: Quantity = "100m"
     cpu_limit: Quantity = "500m"
     memory_request: Quantity = "128Mi"
@@ -442,7 +526,29 @@ class Answers(BaseModel):
 
     @property
     def cluster_domain_suffix(self) -> str:
-        return f"{self.headless_service_name}.{self.k8s_namespace}.svc.cluster.local"
+        """What follows a pod's name in its DNS name under the headless Service."""
+        return f"{self.headless_service_name}.{self.k8s_namespace}.svc.{self.cluster_domain}"
+
+    @property
+    def topology_spread_keys(self) -> list[str]:
+        """Replicas spread over nodes and zones (beside the anti-affinity's preference)."""
+        return ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+
+    @property
+    def cert_manager(self) -> bool:
+        return self.tls_enabled and bool(self.cert_manager_issuer)
+
+    @property
+    def certificate_dns_names(self) -> list[str]:
+        """The client Service by each name a pod may use, and every pod of the headless one."""
+        service, namespace = self.client_service_name, self.k8s_namespace
+        return [
+            service,
+            f"{service}.{namespace}",
+            f"{service}.{namespace}.svc",
+            f"{service}.{namespace}.svc.{self.cluster_domain}",
+            f"*.{self.cluster_domain_suffix}",
+        ]
 
     @property
     def cluster_peers(self) -> list[str]:
@@ -488,8 +594,8 @@ class Answers(BaseModel):
 
     @property
     def memory_limit_bytes(self) -> int:
-        """The memory limit as Compose's mem_limit takes it."""
-        return quantity_bytes(self.memory_limit)
+        """The memory limit as Compose's mem_limit takes it: whole bytes, rounded up."""
+        return math.ceil(quantity_value(self.memory_limit))
 
     @property
     def pdb_max_unavailable(self) -> int:
@@ -561,15 +667,59 @@ def cross_field_problems(answers: Mapping[str, Any]) -> list[str]:
     for resource in ("cpu", "memory"):
         request, limit = answers.get(f"{resource}_request"), answers.get(f"{resource}_limit")
         try:
-            too_high = quantity_bytes(request) > quantity_bytes(limit)
-        except (TypeError, AttributeError, KeyError):
+            too_high = quantity_value(request) > quantity_value(limit)
+        except ValueError:
             continue  # not a quantity: its own rule reports it
         if too_high:
             problems.append(
                 f"{resource}_request: {request!r} must not exceed {resource}_limit {limit!r}"
             )
+    if "kubernetes" in platforms:
+        problems += kubernetes_problems(answers)
     if not platforms:
         problems.append("platforms: [] must name at least one platform")
+    return problems
+
+
+def kubernetes_problems(answers: Mapping[str, Any]) -> list[str]:
+    """What the API server and the StatefulSet controller would refuse, beyond the schema."""
+    problems: list[str] = []
+    name = answers.get("service_name", "tokmesh-server")
+    namespace = answers.get("k8s_namespace", "tokmesh")
+    replicas = answers.get("replicas", 3)
+    domain = answers.get("cluster_domain", "cluster.local")
+    if not all(isinstance(v, str) for v in (name, namespace, domain)) or not isinstance(replicas, int):
+        return problems  # their own rules report them
+    if namespace.startswith(CLUSTER_NAMESPACE_PREFIX) or namespace == SHARED_NAMESPACE:
+        problems.append(
+            f"k8s_namespace: {namespace!r} names a namespace the cluster owns (kube-*, default): "
+            "the tree labels its namespace for the restricted Pod Security profile, which would "
+            "stop the other pods there on their next restart; give the cache a namespace of its own"
+        )
+    derived = [
+        (f"{name}-" + "h" * REVISION_HASH_LENGTH, 63,
+         "the controller-revision-hash label value <name>-<hash of 10>"),
+        (f"{name}-{max(replicas - 1, 0)}", 63, "the last pod's name"),
+        (f"{name}-external", 63, "the client Service's name"),
+    ]
+    for value, limit, what in derived:
+        if len(value) > limit:
+            problems.append(
+                f"service_name: {name!r} is too long for Kubernetes: {what} would have "
+                f"{len(value)} characters, more than {limit}"
+            )
+            break
+    fqdn = f"{name}-{max(replicas - 1, 0)}.{name}.{namespace}.svc.{domain}"
+    if len(fqdn) > 253:
+        problems.append(
+            f"cluster_domain: {domain!r} makes the pods' DNS names longer than 253 characters "
+            f"({len(fqdn)}: {fqdn[:40]}...)"
+        )
+    if answers.get("cert_manager_issuer") and not answers.get("tls_enabled"):
+        problems.append(
+            f"cert_manager_issuer: {answers['cert_manager_issuer']!r} needs tls_enabled: "
+            "the certificate is for the HTTPS port"
+        )
     return problems
 
 
@@ -622,19 +772,27 @@ def validate_answers(answers: Mapping[str, Any]) -> Answers:
         raise AnswerError("\n".join(lines)) from None
 
 
-_QUANTITY_FACTORS = {
-    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "m": 10**-3,
+# Kubernetes resource quantities (k8s.io/apimachinery resource.Quantity): a number,
+# then a binary or decimal SI suffix or a decimal exponent.
+_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+|[numkMGTPE])?")
+_QUANTITY_SUFFIXES = {
+    None: Fraction(1), "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 10**3),
+    "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
+    "P": Fraction(10**15), "E": Fraction(10**18),
+    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
+    "Pi": Fraction(2**50), "Ei": Fraction(2**60),
 }
 
 
-def quantity_bytes(quantity: str) -> int:
-    """A Kubernetes quantity (already checked by its rule) as a whole number."""
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)", quantity)
+def quantity_value(quantity: str) -> Fraction:
+    """A Kubernetes quantity's exact value (1.5 and 1500m are equal, as for the API server)."""
+    match = _QUANTITY.fullmatch(quantity) if isinstance(quantity, str) else None
     if match is None:
-        raise KeyError(quantity)
+        raise ValueError(f"{quantity!r} is no Kubernetes quantity")
     number, suffix = match.groups()
-    return int(float(number) * _QUANTITY_FACTORS[suffix])
+    if suffix and suffix[0] in "eE" and len(suffix) > 1:
+        return Fraction(number) * Fraction(10) ** int(suffix[1:])
+    return Fraction(number) * _QUANTITY_SUFFIXES[suffix]
 
 
 def sha256_hex(text: str) -> str:

@@ -182,9 +182,11 @@ def cross_object_problems(objects: list[dict[str, Any]]) -> list[str]:
     if not _matches(sts["spec"]["selector"]["matchLabels"], pod_labels):
         problems.append("StatefulSet selector does not match its pod labels")
     namespaces = {obj["metadata"].get("namespace") for obj in objects if obj["kind"] != "Namespace"}
-    (namespace,) = by_kind["Namespace"]
-    if namespaces != {namespace["metadata"]["name"]}:
+    if len(namespaces) != 1:
         problems.append(f"objects are spread over namespaces {namespaces}")
+    for namespace in by_kind.get("Namespace", []):
+        if {namespace["metadata"]["name"]} != namespaces:
+            problems.append(f"the Namespace object {namespace['metadata']['name']} holds none of the objects")
 
     services = {svc["metadata"]["name"]: svc for svc in by_kind["Service"]}
     headless = services.get(sts["spec"]["serviceName"])
@@ -232,6 +234,22 @@ def cross_object_problems(objects: list[dict[str, Any]]) -> list[str]:
     for term in affinity.get("preferredDuringSchedulingIgnoredDuringExecution", []):
         if not _matches(term["podAffinityTerm"]["labelSelector"]["matchLabels"], pod_labels):
             problems.append("pod anti-affinity selects no pod")
+
+    for term in pod_spec.get("topologySpreadConstraints", []):
+        if not _matches(term["labelSelector"]["matchLabels"], pod_labels):
+            problems.append(f"topology spread over {term['topologyKey']} selects no pod")
+
+    for certificate in by_kind.get("Certificate", []):
+        secrets = {v["secret"]["secretName"] for v in pod_spec.get("volumes", []) if "secret" in v}
+        if certificate["spec"]["secretName"] not in secrets:
+            problems.append(f"Certificate {certificate['metadata']['name']} fills a Secret no pod mounts")
+        names = certificate["spec"].get("dnsNames", [])
+        headless_suffix = f".{sts['spec']['serviceName']}.{sts['metadata']['namespace']}.svc."
+        if not any(n.startswith("*" + headless_suffix) for n in names):
+            problems.append("the Certificate does not cover the pods of the headless Service")
+        for name in services:
+            if name != sts["spec"]["serviceName"] and name not in names:
+                problems.append(f"the Certificate does not cover Service {name}")
 
     (policy,) = by_kind["NetworkPolicy"]
     if not _matches(policy["spec"]["podSelector"]["matchLabels"], pod_labels):

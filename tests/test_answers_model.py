@@ -61,3 +61,26 @@ def test_service_sid_is_the_one_windows_derives_from_the_service_name() -> None:
 def test_version_flag_and_glue_imports_share_the_go_module() -> None:
     answers = validate_answers({})
     assert answers.version_ldflag == f"-X {answers.go_module}/internal/infra/buildinfo.Version"
+
+
+def test_quantities_compare_exactly_as_kubernetes_reads_them() -> None:
+    from tokmesh_answers import quantity_value
+
+    assert quantity_value("1.5") > quantity_value("1200m")  # whole-number rounding made these equal
+    assert quantity_value("0.5") == quantity_value("500m") == quantity_value(".5")
+    assert quantity_value("1e3") == quantity_value("1k") == quantity_value("1E3")
+    assert quantity_value("1Gi") == 2**30 and quantity_value("1G") == 10**9
+    assert quantity_value("100u") * 10 == quantity_value("1m")
+
+
+def test_names_need_only_fit_kubernetes_when_kubernetes_is_chosen() -> None:
+    long_name = "t" * 60
+    assert validate_answers({"platforms": ["linux", "docker"], "service_name": long_name}).service_name == long_name
+
+
+def test_peers_and_certificate_names_follow_the_cluster_domain() -> None:
+    answers = validate_answers({"cluster_domain": "k8s.corp.example", "tls_enabled": True,
+                                "cert_manager_issuer": "internal-ca"})
+    assert all(p.endswith(".tokmesh-server.tokmesh.svc.k8s.corp.example:5343") for p in answers.cluster_peers)
+    assert answers.cert_manager
+    assert answers.certificate_dns_names[-1] == "*.tokmesh-server.tokmesh.svc.k8s.corp.example"

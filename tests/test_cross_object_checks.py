@@ -39,6 +39,9 @@ BREAKS = {
         lambda o: _one(o, "NetworkPolicy")["spec"]["ingress"].pop(),
     "PodDisruptionBudget selects no pod":
         lambda o: _one(o, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"].update(tier="x"),
+    "topology spread over kubernetes.io/hostname selects no pod":
+        lambda o: _one(o, "StatefulSet")["spec"]["template"]["spec"]["topologySpreadConstraints"][0]
+        ["labelSelector"]["matchLabels"].update(app="tokmesh"),
     "serviceAccountName names no ServiceAccount":
         lambda o: _one(o, "StatefulSet")["spec"]["template"]["spec"].update(serviceAccountName="default"),
 }
@@ -48,6 +51,29 @@ BREAKS = {
 def test_cross_object_check_catches(objects, expected: str) -> None:
     broken = copy.deepcopy(objects)
     BREAKS[expected](broken)
+    assert any(expected in problem for problem in checkers.cross_object_problems(broken))
+
+
+@pytest.fixture(scope="module")
+def certificate_objects(render_scenario):
+    findings, built = checkers.kustomize(render_scenario("kubernetes-cert-manager"))
+    assert findings == []
+    return built
+
+
+CERTIFICATE_BREAKS = {
+    "fills a Secret no pod mounts": lambda c: c["spec"].update(secretName="other-tls"),
+    "does not cover the pods of the headless Service":
+        lambda c: c["spec"].update(dnsNames=[n for n in c["spec"]["dnsNames"] if not n.startswith("*")]),
+    "does not cover Service tokmesh-server-external":
+        lambda c: c["spec"].update(dnsNames=[n for n in c["spec"]["dnsNames"] if n.startswith("*")]),
+}
+
+
+@pytest.mark.parametrize("expected", CERTIFICATE_BREAKS)
+def test_certificate_check_catches(certificate_objects, expected: str) -> None:
+    broken = copy.deepcopy(certificate_objects)
+    CERTIFICATE_BREAKS[expected](_one(broken, "Certificate"))
     assert any(expected in problem for problem in checkers.cross_object_problems(broken))
 
 

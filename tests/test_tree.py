@@ -81,6 +81,8 @@ def test_tree_holds_the_files_of_the_chosen_platforms_and_no_other(scenario: str
         expected |= {f.format(service_name=answers.service_name) for f in FILES_OF_PLATFORM[platform]}
     if answers.server_glue:
         expected |= FILES_OF_SERVER_GLUE
+    if answers.kubernetes and answers.cert_manager:
+        expected.add("deployments/kubernetes/certificate.yaml")
     actual = {str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file()}
     assert actual == expected
 
