@@ -1,6 +1,8 @@
 // A test double of tokmesh-server that keeps its deployment contract: --config PATH;
 // /health and /ready on the configured HTTP address; SIGHUP reloads (counted);
 // SIGTERM drains in-flight requests, flushes (a marker in the WAL dir) and exits 0;
+// with TOKMESH_CLUSTER_ENABLED=true it opens the cluster port, and /peers dials each
+// of TOKMESH_CLUSTER_PEERS;
 // it writes under the WAL and snapshot dirs. /write?path=P reports whether the
 // process may create P, so tests can see the sandbox from inside the service.
 // Stdlib only, plus the server glue that the template renders into src/
@@ -15,12 +17,14 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,6 +37,9 @@ type config struct {
 	WALDir          string
 	SnapshotDir     string
 	ShutdownTimeout time.Duration
+	ClusterEnabled  bool
+	ClusterAddress  string
+	ClusterPeers    []string
 }
 
 // readConfig pulls the few keys the stand-in needs out of the generated YAML
@@ -65,6 +72,11 @@ func readConfig(path string) (config, error) {
 	}
 	if v := os.Getenv("TOKMESH_STORAGE_SNAPSHOT_DIR"); v != "" {
 		c.SnapshotDir = v
+	}
+	c.ClusterAddress = find(`(?s)cluster:\s*\n\s*enabled: \w+\s*\n\s*address: "([^"]+)"`)
+	c.ClusterEnabled = os.Getenv("TOKMESH_CLUSTER_ENABLED") == "true"
+	if v := os.Getenv("TOKMESH_CLUSTER_PEERS"); v != "" {
+		c.ClusterPeers = strings.Split(v, ",")
 	}
 	if c.HTTPAddress == "" || c.WALDir == "" || c.SnapshotDir == "" {
 		return config{}, errors.New("config lacks the http address, wal dir or snapshot dir")
@@ -117,6 +129,21 @@ func main() {
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		fmt.Fprintln(w, "done")
 	})
+	// /peers dials every peer's cluster port and says which answered (clustering on).
+	mux.HandleFunc("/peers", func(w http.ResponseWriter, r *http.Request) {
+		reached := map[string]string{}
+		for _, peer := range cfg.ClusterPeers {
+			conn, err := net.DialTimeout("tcp", peer, 2*time.Second)
+			if err != nil {
+				reached[peer] = err.Error()
+				continue
+			}
+			_ = conn.Close()
+			reached[peer] = "ok"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(reached)
+	})
 	// /hold-wal-flush?ms=N makes the next shutdown's WAL flush take N ms and ignore
 	// its deadline, so tests can see a hook cut off.
 	mux.HandleFunc("/hold-wal-flush", func(w http.ResponseWriter, r *http.Request) {
@@ -150,6 +177,23 @@ func main() {
 		marker := filepath.Join(cfg.WALDir, fmt.Sprintf("flushed-%d-%d", os.Getpid(), time.Now().UnixNano()))
 		return os.WriteFile(marker, []byte("wal flushed on shutdown\n"), 0o600)
 	})
+	if cfg.ClusterEnabled {
+		// The cluster port accepts and closes: enough for peers to see it open.
+		cluster, err := net.Listen("tcp", cfg.ClusterAddress)
+		if err != nil {
+			log.Fatalf("standin: cluster address %s: %v", cfg.ClusterAddress, err)
+		}
+		go func() {
+			for {
+				conn, err := cluster.Accept()
+				if err != nil {
+					return
+				}
+				_ = conn.Close()
+			}
+		}()
+		log.Printf("standin: cluster port %s, %d peer(s)", cfg.ClusterAddress, len(cfg.ClusterPeers))
+	}
 	log.Printf("standin: listening on %s (pid %d, uid %d)", cfg.HTTPAddress, os.Getpid(), os.Getuid())
 	os.Exit(runService(sd, server.ListenAndServe))
 }
