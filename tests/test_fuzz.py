@@ -60,12 +60,14 @@ def valid_answers(draw) -> dict:
         "log_level": draw(st.sampled_from(["debug", "info", "warn", "error"])),
         "windows_install_dir": "C:\\" + "\\".join(draw(st.lists(windows_folder, min_size=1, max_size=3))),
         "windows_data_dir": "D:\\" + "\\".join(draw(st.lists(windows_folder, min_size=1, max_size=3))),
+        # Without a registry, a first component with a '.' would name one (distribution spec).
         "image_repository": draw(st.sampled_from(["", "registry.example.com:5000/", "ghcr.io/"]))
-        + f"{draw(image_component)}/{draw(image_component)}",
+        + draw(image_component).replace(".", "-") + f"/{draw(image_component)}",
         "image_tag": draw(st.from_regex(r"v?[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{1,2}", fullmatch=True)),
         "container_uid": draw(st.integers(10000, 2**31 - 1)),
         "replicas": draw(st.integers(1, 9)),
-        "k8s_namespace": draw(label),
+        # Namespaces the cluster owns are refused (kube-*, default).
+        "k8s_namespace": draw(label.filter(lambda n: n != "default" and not n.startswith("kube-"))),
         "k8s_service_type": draw(st.sampled_from(["ClusterIP", "LoadBalancer", "NodePort"])),
         "storage_size": f"{draw(st.integers(1, 999))}Gi",
     }
