@@ -36,6 +36,10 @@ PLATFORMS = ("linux", "windows", "docker", "kubernetes")
 STOP_GRACE_MARGIN_SECONDS = 5
 # systemd's RestartSec and the pause between Windows recovery actions.
 RESTART_DELAY_SECONDS = 5
+# How long a starting server may take to answer /ready: Kubernetes' startup probe
+# (every STARTUP_PROBE_PERIOD_SECONDS) and the upgrade scripts' wait share it.
+STARTUP_BUDGET_SECONDS = 60
+STARTUP_PROBE_PERIOD_SECONDS = 2
 
 
 class AnswerError(ValueError):
@@ -416,6 +420,21 @@ class Answers(BaseModel):
     @property
     def restart_delay_seconds(self) -> int:
         return RESTART_DELAY_SECONDS
+
+    @property
+    def startup_budget_seconds(self) -> int:
+        """How long a start may take before it counts as failed (upgrades roll back then)."""
+        return STARTUP_BUDGET_SECONDS
+
+    @property
+    def startup_probe(self) -> dict[str, int]:
+        return {"periodSeconds": STARTUP_PROBE_PERIOD_SECONDS,
+                "failureThreshold": STARTUP_BUDGET_SECONDS // STARTUP_PROBE_PERIOD_SECONDS}
+
+    @property
+    def backup_dir(self) -> str:
+        """Where the Linux backup script writes its archives by default."""
+        return f"/var/backups/{self.service_name}"
 
     # ---- systemd ----------------------------------------------------------------
 

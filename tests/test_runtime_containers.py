@@ -17,7 +17,7 @@ import pytest
 from conftest import require
 from runtime.fixtures_cache import standin_module
 from runtime.probes import http_get, wait_for_health
-from runtime.podman import builder_image, podman, podman_env, runtime_image
+from runtime.podman import api_socket, builder_image, podman, runtime_image
 from tokmesh_answers import validate_answers
 
 pytestmark = pytest.mark.integration
@@ -151,19 +151,8 @@ class TestImage:
 
 @pytest.fixture
 def podman_socket(tmp_path: Path) -> Iterator[str]:
-    socket = tmp_path / "podman.sock"
-    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"],
-                               env=podman_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    try:
-        deadline = time.monotonic() + 15
-        while not socket.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert socket.exists(), "podman's API socket did not appear"
-        yield f"unix://{socket}"
-    finally:
-        service.terminate()
-        service.wait(timeout=10)
+    with api_socket(tmp_path) as socket:
+        yield socket
 
 
 def test_compose_file_comes_up_healthy_and_down_removes_it(built, podman_socket) -> None:

@@ -23,9 +23,12 @@ FILES_OF_PLATFORM = {
         "deployments/linux/{service_name}.service",
         "scripts/install-linux.sh",
         "scripts/uninstall-linux.sh",
+        "scripts/upgrade-linux.sh",
+        "scripts/backup-linux.sh",
+        "scripts/restore-linux.sh",
     },
     "windows": {"scripts/install-windows.ps1", "scripts/uninstall-windows.ps1"},
-    "docker": {"Dockerfile", ".dockerignore", "deployments/docker/docker-compose.yaml"},
+    "docker": {"Dockerfile", ".dockerignore", "deployments/docker/docker-compose.yaml", "scripts/compose-ops.sh"},
     "kubernetes": {
         "Dockerfile",
         ".dockerignore",
@@ -112,7 +115,10 @@ def test_makefile_has_targets_only_for_chosen_platforms(scenario: str, tree: Pat
     targets = {line.split(":")[0] for line in makefile.splitlines() if "## " in line and ":" in line}
     assert {"help", "build", "test", "clean", "verify", "template-check", "template-update"} <= targets
     assert ("install" in targets) == answers.linux
+    assert {"upgrade", "rollback", "backup", "restore"} <= targets if answers.linux else not (
+        {"upgrade", "rollback", "backup", "restore"} & targets)
     assert ("build-windows" in targets) == answers.windows
     assert ("docker" in targets) == answers.image_build
     assert ("compose-up" in targets) == answers.docker
+    assert ("compose-upgrade" in targets) == ("compose-restore" in targets) == answers.docker
     assert ("k8s-apply" in targets) == answers.kubernetes

@@ -92,14 +92,19 @@ def go_env(**extra: str) -> dict[str, str]:
     }
 
 
-def build_standin(output: Path, tree: Path, goos: str = "linux") -> Path:
+def build_standin(output: Path, tree: Path, goos: str = "linux", version: str = "dev",
+                  fail_mode: str = "") -> Path:
     """Compile the Go stand-in of tokmesh-server on the glue rendered into ``tree``
-    (static, offline)."""
+    (static, offline): reporting ``version``, and failing as ``fail_mode`` says
+    ("exit" at start, "never-ready")."""
     output.parent.mkdir(parents=True, exist_ok=True)
+    from tokmesh_answers import Answers
+
+    ldflags = f"-s -w {Answers().version_ldflag}={version} -X main.failMode={fail_mode}"
     with tempfile.TemporaryDirectory() as scratch:
         module = standin_module(tree, Path(scratch) / "src")
         subprocess.run(
-            ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(output), "./cmd/tokmesh-server"],
+            ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(output), "./cmd/tokmesh-server"],
             cwd=module, env=go_env(CGO_ENABLED="0", GOOS=goos), check=True, capture_output=True,
         )
     return output

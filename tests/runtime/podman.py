@@ -13,6 +13,9 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .fixtures_cache import CACHE, _locked, rootfs_dir
@@ -97,3 +100,21 @@ def builder_image() -> str:
             )
             tar.wait()
     return BUILDER_IMAGE
+
+
+@contextmanager
+def api_socket(folder: Path) -> Iterator[str]:
+    """podman's Docker-compatible API on a socket in ``folder``, for docker-compose."""
+    socket = folder / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"],
+                               env=podman_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 15
+        while not socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert socket.exists(), "podman's API socket did not appear"
+        yield f"unix://{socket}"
+    finally:
+        service.terminate()
+        service.wait(timeout=10)

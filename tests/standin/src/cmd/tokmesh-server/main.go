@@ -29,8 +29,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/yndnr/tokmesh-go/internal/infra/buildinfo"
 	"github.com/yndnr/tokmesh-go/internal/infra/shutdown"
 )
+
+// How a test binary fails: "exit" at start, or "never-ready" (/ready answers 503).
+// Set at build time (-ldflags -X main.failMode=...) or, for an image, by the
+// environment variable STANDIN_FAIL_MODE.
+var failMode = ""
 
 type config struct {
 	HTTPAddress     string
@@ -89,6 +95,13 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 
+	if v := os.Getenv("STANDIN_FAIL_MODE"); v != "" {
+		failMode = v
+	}
+	version := buildinfo.Version
+	if failMode == "exit" {
+		log.Fatalf("standin %s: built to fail at start", version)
+	}
 	cfg, err := readConfig(*configPath)
 	if err != nil {
 		log.Fatalf("standin: config %s: %v", *configPath, err)
@@ -107,9 +120,14 @@ func main() {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"status": "ok", "pid": os.Getpid(), "uid": os.Getuid(), "reloads": reloads.Load(),
+			"version": version,
 		})
 	})
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
+		if failMode == "never-ready" {
+			http.Error(w, "never ready", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	mux.HandleFunc("/write", func(w http.ResponseWriter, r *http.Request) {
