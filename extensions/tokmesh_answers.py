@@ -477,6 +477,11 @@ class Answers(BaseModel):
         return f"{self.windows_data_dir}\\certs"
 
     @property
+    def windows_backup_dir(self) -> str:
+        """Below the data root, so archives keep its access list."""
+        return f"{self.windows_data_dir}\\backups"
+
+    @property
     def windows_service_account(self) -> str:
         return f"NT SERVICE\\{self.service_name}"
 
@@ -542,6 +547,15 @@ class Answers(BaseModel):
     @property
     def tls_secret_name(self) -> str:
         return f"{self.service_name}-tls"
+
+    @property
+    def k8s_container_name(self) -> str:
+        return "tokmesh"
+
+    @property
+    def data_claim_name(self) -> str:
+        """The StatefulSet's volume claim template; pods' claims are <it>-<name>-<ordinal>."""
+        return "data"
 
     @property
     def cluster_domain_suffix(self) -> str:

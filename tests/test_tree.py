@@ -27,7 +27,7 @@ FILES_OF_PLATFORM = {
         "scripts/backup-linux.sh",
         "scripts/restore-linux.sh",
     },
-    "windows": {"scripts/install-windows.ps1", "scripts/uninstall-windows.ps1"},
+    "windows": {f"scripts/{op}-windows.ps1" for op in ("install", "uninstall", "upgrade", "backup", "restore")},
     "docker": {"Dockerfile", ".dockerignore", "deployments/docker/docker-compose.yaml", "scripts/compose-ops.sh"},
     "kubernetes": {
         "Dockerfile",
@@ -45,6 +45,7 @@ FILES_OF_PLATFORM = {
                 "kustomization",
             )
         ),
+        "scripts/k8s-ops.sh",
     },
 }
 
@@ -122,3 +123,5 @@ def test_makefile_has_targets_only_for_chosen_platforms(scenario: str, tree: Pat
     assert ("compose-up" in targets) == answers.docker
     assert ("compose-upgrade" in targets) == ("compose-restore" in targets) == answers.docker
     assert ("k8s-apply" in targets) == answers.kubernetes
+    assert {"k8s-canary", "k8s-promote", "k8s-undo", "k8s-snapshot", "k8s-copy"} <= targets if answers.kubernetes \
+        else not any(t.startswith("k8s-") for t in targets)
