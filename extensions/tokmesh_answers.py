@@ -1,10 +1,10 @@
 """The answers model of tokmesh-deploy.
 
-One pydantic model holds the whole answer set.  It checks every answer against a
-strict rule (so that no answer can carry shell, PowerShell, YAML or unit-file
-syntax into the rendered tree), checks the rules that span several answers, and
-computes every derived value once: names, paths, ports, labels, peers, image
-reference and the timeouts that systemd, Compose and Kubernetes share.
+One pydantic model holds the whole answer set.  Each answer's own rule is a type
+from tokmesh_rules.py; here are the rules that span several answers (and what the
+Kubernetes API server would refuse), and every derived value, computed once:
+names, paths, ports, labels, peers, image reference and the timeouts that systemd,
+Compose, Kubernetes and Windows share.
 
 Templates read only from this model (as ``tm``); they compute nothing.
 """
@@ -15,18 +15,26 @@ import hashlib
 import math
 import re
 import struct
-from fractions import Fraction
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    model_validator,
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from tokmesh_rules import (
+    YAML_KEYWORDS,
+    Account,
+    DnsLabel,
+    DnsSubdomain,
+    ImageDigest,
+    ImageReference,
+    ImageRepository,
+    ImageTag,
+    OptionalDnsSubdomain,
+    Port,
+    PosixPath,
+    Quantity,
+    StorageClass,
+    WindowsPath,
+    quantity_value,
 )
 
 PLATFORMS = ("linux", "windows", "docker", "kubernetes")
@@ -44,225 +52,6 @@ STARTUP_PROBE_PERIOD_SECONDS = 2
 
 class AnswerError(ValueError):
     """One or more answers break their rules; the text names each one."""
-
-
-def _rule(pattern: str, description: str, max_length: int = 200) -> AfterValidator:
-    """A string rule: ``pattern`` must match the whole value."""
-    compiled = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if len(value) > max_length:
-            raise ValueError(f"must be at most {max_length} characters")
-        if not compiled.fullmatch(value):
-            raise ValueError(f"must be {description}")
-        return value
-
-    return AfterValidator(check)
-
-
-def _posix_path(value: str) -> str:
-    if len(value) > 200:
-        raise ValueError("must be at most 200 characters")
-    if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", value):
-        raise ValueError(
-            "must be an absolute POSIX path made of '/'-separated segments of letters, "
-            "digits, '.', '_' and '-' (no trailing '/', spaces or quotes)"
-        )
-    if any(segment in {".", ".."} for segment in value.split("/")):
-        raise ValueError("must not contain '.' or '..' segments")
-    return value
-
-
-def _windows_path(value: str) -> str:
-    if len(value) > 200:
-        raise ValueError("must be at most 200 characters")
-    if not re.fullmatch(r"[A-Za-z]:(\\[A-Za-z0-9._() -]+)+", value):
-        raise ValueError(
-            "must be an absolute Windows path such as C:\\Program Files\\TokMesh: a drive "
-            "letter, then '\\'-separated folders of letters, digits, spaces, '.', '_', '-', "
-            "'(' and ')' (no trailing '\\', quotes, '$' or '`')"
-        )
-    segments = value.split("\\")[1:]
-    if any(s.strip(" .") == "" or s != s.strip() or s.endswith(".") for s in segments):
-        raise ValueError("must not contain '.' or '..' folders or folders ending in a space or '.'")
-    return value
-
-
-def _unprivileged_port(value: int) -> int:
-    if not 1024 <= value <= 65535:
-        raise ValueError(
-            "must be between 1024 and 65535: the server runs without privileges "
-            "(no CAP_NET_BIND_SERVICE under systemd, non-root in containers) and "
-            "cannot bind a lower port"
-        )
-    return value
-
-
-Port = Annotated[int, AfterValidator(_unprivileged_port)]
-# Words a YAML 1.1 reader (kubectl, kustomize, docker-compose) takes for booleans or null.
-YAML_KEYWORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
-
-
-def _not_yaml_keyword(value: str) -> str:
-    if value in YAML_KEYWORDS:
-        raise ValueError(
-            "must not be a YAML keyword (y, n, yes, no, on, off, true, false, null): "
-            "Kubernetes and Compose tools would read it as a boolean or null"
-        )
-    return value
-
-
-# DNS-1035 (a letter first), as Kubernetes Services require.  What the names derived
-# from it may hold (pod ordinals, the controller's revision-hash label, Service
-# suffixes) is a rule of its own, with the Kubernetes platform (kubernetes_name_problems).
-DnsLabel = Annotated[
-    str,
-    _rule(
-        r"[a-z]([a-z0-9-]*[a-z0-9])?",
-        "a DNS label: lowercase letters, digits and '-', starting with a letter and "
-        "ending with a letter or digit",
-        max_length=63,
-    ),
-    AfterValidator(_not_yaml_keyword),
-]
-def _labels_fit(value: str) -> str:
-    if any(len(label) > 63 for label in value.split(".")):
-        raise ValueError("must have no dot-separated label longer than 63 characters")
-    return value
-
-
-# A DNS subdomain (RFC 1123): dot-separated labels (cluster domains, issuer names).
-DnsSubdomain = Annotated[
-    str,
-    _rule(
-        r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*",
-        "a DNS subdomain: dot-separated labels of lowercase letters, digits and '-'",
-        max_length=253,
-    ),
-    AfterValidator(_labels_fit),
-    AfterValidator(_not_yaml_keyword),
-]
-PosixPath = Annotated[str, AfterValidator(_posix_path)]
-WindowsPath = Annotated[str, AfterValidator(_windows_path)]
-Account = Annotated[
-    str,
-    _rule(
-        r"[a-z_][a-z0-9_-]*",
-        "a POSIX account name: lowercase letters, digits, '_' and '-', "
-        "starting with a letter or '_'",
-        max_length=32,
-    ),
-]
-def _quantity(value: str) -> str:
-    if len(value) > 20:
-        raise ValueError("must be at most 20 characters")
-    try:
-        amount = quantity_value(value)
-    except ValueError:
-        raise ValueError(
-            "must be a Kubernetes quantity such as 10Gi, 512Mi, 500m, 1.5 or 1e3 (a number, "
-            "then one of the suffixes n u m k M G T P E, Ki Mi Gi Ti Pi Ei, or an exponent)"
-        ) from None
-    if amount <= 0:
-        raise ValueError("must be above zero: the API server reads a zero size or limit as none")
-    return value
-
-
-Quantity = Annotated[str, AfterValidator(_quantity)]
-
-# The OCI distribution spec: the first path component names a registry only when it
-# holds a '.' or a ':' or is localhost; path components are lowercase.
-_REGISTRY = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-
-
-def image_repository_problem(value: str) -> str:
-    """Why ``value`` is no repository name as the distribution spec reads it, or ''."""
-    if len(value) > 255:
-        return "must be at most 255 characters"
-    first, _, rest = value.partition("/")
-    is_registry = bool(rest) and ("." in first or ":" in first or first == "localhost")
-    if is_registry and not re.fullmatch(_REGISTRY, first):
-        return f"must start with a registry host and optional port: {first!r} is none"
-    components = (rest if is_registry else value).split("/")
-    bad = next((c for c in components if not re.fullmatch(_PATH_COMPONENT, c)), None)
-    if bad is None:
-        return ""
-    registry_hint = (
-        " (a first component names a registry only with a '.', a ':' or as localhost)"
-        if rest and not is_registry and bad == components[0] else ""
-    )
-    return (
-        "must be an OCI image repository such as tokmesh/tokmesh-server or "
-        f"registry.example.com:5000/team/tokmesh-server: {bad!r} is no lowercase path "
-        f"component{registry_hint}"
-    )
-
-
-def _image_repository(value: str) -> str:
-    problem = image_repository_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-ImageRepository = Annotated[str, AfterValidator(_image_repository)]
-
-
-def _image_reference(value: str) -> str:
-    """repository[:tag][@sha256:digest], the repository read as image_repository is."""
-    name, at, digest = value.partition("@")
-    if at and not re.fullmatch(r"sha256:[a-f0-9]{64}", digest):
-        raise ValueError("must end, if it has a digest, in @sha256: and 64 lowercase hex digits")
-    repository, colon, tag = name.rpartition(":")
-    if not colon or "/" in tag:
-        repository, tag = name, ""
-    elif not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", tag):
-        raise ValueError(f"must be an OCI image reference such as alpine:3.20: {tag!r} is no tag")
-    problem = image_repository_problem(repository)
-    if problem:
-        raise ValueError(problem.replace("an OCI image repository such as tokmesh/tokmesh-server or "
-                                         "registry.example.com:5000/team/tokmesh-server",
-                                         "an OCI image reference such as alpine:3.20 or golang:1.23-alpine"))
-    return value
-
-
-def _pinned_tag(value: str) -> str:
-    if value == "latest":
-        raise ValueError("must be a pinned version: 'latest' changes under a running deployment")
-    return value
-
-
-ImageTag = Annotated[
-    str,
-    _rule(
-        r"[A-Za-z0-9_][A-Za-z0-9._-]*",
-        "an OCI tag: letters, digits, '_', '.' and '-', not starting with '.' or '-'",
-        max_length=128,
-    ),
-    AfterValidator(_pinned_tag),
-]
-ImageDigest = Annotated[
-    str,
-    _rule(r"(sha256:[a-f0-9]{64})?", "empty or sha256: followed by 64 lowercase hex digits", 71),
-]
-ImageReference = Annotated[str, AfterValidator(_image_reference)]
-StorageClass = Annotated[
-    str,
-    _rule(
-        r"([a-z0-9]([a-z0-9.-]*[a-z0-9])?)?",
-        "empty (the cluster's default) or a storage class name: lowercase letters, "
-        "digits, '.' and '-'",
-        max_length=63,
-    ),
-    AfterValidator(_not_yaml_keyword),
-]
-
-
-def _empty_or_dns_subdomain(value: str) -> str:
-    if value:
-        TypeAdapter(DnsSubdomain).validate_python(value)
-    return value
 
 
 # The StatefulSet controller labels each revision controller-revision-hash=<name>-<hash>,
@@ -314,7 +103,7 @@ class Answers(BaseModel):
     storage_size: Quantity = "10Gi"
     storage_class: StorageClass = ""
     cluster_domain: DnsSubdomain = "cluster.local"
-    cert_manager_issuer: Annotated[str, AfterValidator(_empty_or_dns_subdomain)] = ""
+    cert_manager_issuer: OptionalDnsSubdomain = ""
     cert_manager_issuer_kind: Literal["ClusterIssuer", "Issuer"] = "ClusterIssuer"
     cpu_request: Quantity = "100m"
     cpu_limit: Quantity = "500m"
@@ -805,35 +594,14 @@ def validate_answers(answers: Mapping[str, Any]) -> Answers:
         raise AnswerError("\n".join(lines)) from None
 
 
-# Kubernetes resource quantities (k8s.io/apimachinery resource.Quantity): a number,
-# then a binary or decimal SI suffix or a decimal exponent.
-_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+|[numkMGTPE])?")
-_QUANTITY_SUFFIXES = {
-    None: Fraction(1), "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 10**3),
-    "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
-    "P": Fraction(10**15), "E": Fraction(10**18),
-    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
-    "Pi": Fraction(2**50), "Ei": Fraction(2**60),
-}
-
-
-def quantity_value(quantity: str) -> Fraction:
-    """A Kubernetes quantity's exact value (1.5 and 1500m are equal, as for the API server)."""
-    match = _QUANTITY.fullmatch(quantity) if isinstance(quantity, str) else None
-    if match is None:
-        raise ValueError(f"{quantity!r} is no Kubernetes quantity")
-    number, suffix = match.groups()
-    if suffix and suffix[0] in "eE" and len(suffix) > 1:
-        return Fraction(number) * Fraction(10) ** int(suffix[1:])
-    return Fraction(number) * _QUANTITY_SUFFIXES[suffix]
-
-
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 __all__: list[str] = [
     "PLATFORMS",
+    "YAML_KEYWORDS",
+    "quantity_value",
     "AnswerError",
     "Answers",
     "cross_field_problems",

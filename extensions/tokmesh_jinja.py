@@ -23,20 +23,38 @@ from jinja2.runtime import Context
 
 
 
+# The answers model's modules, in the order they import each other.
+MODEL_MODULES = ("tokmesh_rules", "tokmesh_answers")
+
+
 def _load_answers_module() -> ModuleType:
     """This template version's own answers model, loaded from beside this file.
 
     `copier update` renders two template versions in one process: a plain import
-    would hand the newer version the older version's model from sys.modules.
+    would hand the newer version the older version's model from sys.modules.  Each
+    module is loaded under a name of its version's own (a hash of the model's files),
+    and the plain names point at this version's modules only while they import.
     """
-    path = Path(__file__).with_name("tokmesh_answers.py")
-    name = f"tokmesh_answers_{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
-    if name not in sys.modules:
-        spec = spec_from_file_location(name, path)
-        module = module_from_spec(spec)
-        sys.modules[name] = module  # pydantic resolves annotations through it
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    folder = Path(__file__).parent
+    digest = hashlib.sha256(b"".join((folder / f"{m}.py").read_bytes() for m in MODEL_MODULES)).hexdigest()[:16]
+    plain = {m: sys.modules.get(m) for m in MODEL_MODULES}
+    try:
+        for module_name in MODEL_MODULES:
+            name = f"{module_name}_{digest}"
+            if name not in sys.modules:
+                spec = spec_from_file_location(name, folder / f"{module_name}.py")
+                module = module_from_spec(spec)
+                sys.modules[name] = module  # pydantic resolves annotations through it
+                sys.modules[module_name] = module  # what the next module imports by name
+                spec.loader.exec_module(module)
+            sys.modules[module_name] = sys.modules[name]
+        return sys.modules[f"tokmesh_answers_{digest}"]
+    finally:
+        for module_name, module in plain.items():
+            if module is None:
+                sys.modules.pop(module_name, None)
+            else:
+                sys.modules[module_name] = module
 
 
 _answers = _load_answers_module()
