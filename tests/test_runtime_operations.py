@@ -89,15 +89,16 @@ class TestUpgradeAndRollback:
         again = _script(container, "upgrade-linux.sh", "--rollback", "--ready-timeout", READY_TIMEOUT)
         assert again.returncode == 0 and _version(model) == "v2"  # a second one swaps back
 
-    def test_bad_input_changes_nothing(self, host) -> None:
+    def test_bad_input_and_a_repeated_upgrade_change_nothing(self, host) -> None:
         container, model = host
         pid = wait_for_health(model.http_port)["pid"]
         for args, message in [((), "--bin-dir DIR or --rollback is needed"),
                               (("--bin-dir", "/opt/payload/missing"), "no executable /opt/payload/missing"),
-                              (("--bin-dir", "/opt/payload/bin-v2"), "is the binary already installed"),
                               (("--ready-timeout", "soon"), "--ready-timeout needs a number")]:
             result = _script(container, "upgrade-linux.sh", *args)
             assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
+        again = _script(container, "upgrade-linux.sh", "--bin-dir", "/opt/payload/bin-v2")  # idempotent
+        assert again.returncode == 0 and "already installed: nothing to do" in again.stdout
         health = wait_for_health(model.http_port)
         assert (health["version"], health["pid"]) == ("v2", pid)
 
@@ -224,6 +225,13 @@ class TestComposeOperations:
         assert result.returncode == 0, result.stderr
         assert wait_for_health(COMPOSE_PORT)["version"] == "2.0.0"
         assert f"TOKMESH_IMAGE={COMPOSE_REPOSITORY}:2.0.0" in (tree / "deployments/docker/.env").read_text()
+
+    def test_upgrading_to_the_running_image_again_changes_nothing(self, compose) -> None:
+        ops, model, tree = compose
+        pid = wait_for_health(COMPOSE_PORT)["pid"]
+        result = ops("upgrade", "2.0.0")
+        assert result.returncode == 0 and "runs already: nothing to do" in result.stdout
+        assert wait_for_health(COMPOSE_PORT)["pid"] == pid
 
     def test_an_image_that_never_becomes_ready_is_rolled_back(self, compose, figure) -> None:
         ops, model, tree = compose
