@@ -83,7 +83,7 @@ def _not_yaml_keyword(value: str) -> str:
 
 # DNS-1035 (a letter first), as Kubernetes Services require.  What the names derived
 # from it may hold (pod ordinals, the controller's revision-hash label, Service
-# suffixes) is a rule of its own, with the Kubernetes platform (kubernetes_name_problems).
+# suffixes) is a rule of its own, with the Kubernetes platform (tokmesh_answers.kubernetes_problems).
 DnsLabel = Annotated[
     str,
     _rule(
@@ -94,6 +94,8 @@ DnsLabel = Annotated[
     ),
     AfterValidator(_not_yaml_keyword),
 ]
+
+
 def _labels_fit(value: str) -> str:
     if any(len(label) > 63 for label in value.split(".")):
         raise ValueError("must have no dot-separated label longer than 63 characters")
@@ -122,6 +124,8 @@ Account = Annotated[
         max_length=32,
     ),
 ]
+
+
 def _quantity(value: str) -> str:
     if len(value) > 20:
         raise ValueError("must be at most 20 characters")
