@@ -151,6 +151,11 @@ class Answers(BaseModel):
         return f"{self.install_dir}/{self.service_name}"
 
     @property
+    def server_binary_previous(self) -> str:
+        """Where an upgrade keeps the binary it replaced (its rollback)."""
+        return f"{self.server_binary}.previous"
+
+    @property
     def config_file(self) -> str:
         return f"{self.config_dir}/config.yaml"
 
@@ -221,6 +226,11 @@ class Answers(BaseModel):
                 "failureThreshold": STARTUP_BUDGET_SECONDS // STARTUP_PROBE_PERIOD_SECONDS}
 
     @property
+    def tree_backup_dir(self) -> str:
+        """Where the Compose and Kubernetes backups go by default, in this tree."""
+        return "backups"
+
+    @property
     def backup_dir(self) -> str:
         """Where the Linux backup script writes its archives by default."""
         return f"/var/backups/{self.service_name}"
@@ -252,6 +262,11 @@ class Answers(BaseModel):
     @property
     def windows_server_exe(self) -> str:
         return f"{self.windows_bin_dir}\\{self.service_name}.exe"
+
+    @property
+    def windows_server_exe_previous(self) -> str:
+        """Where an upgrade keeps the binary it replaced (its rollback)."""
+        return f"{self.windows_server_exe}.previous"
 
     @property
     def windows_config_file(self) -> str:
@@ -336,6 +351,20 @@ class Answers(BaseModel):
     @property
     def tls_secret_name(self) -> str:
         return f"{self.service_name}-tls"
+
+    @property
+    def canary_ordinal(self) -> int:
+        """A staged rollout's partition: the highest ordinal takes the new revision first."""
+        return self.replicas - 1
+
+    @property
+    def canary_pod_name(self) -> str:
+        return f"{self.service_name}-{self.canary_ordinal}"
+
+    @property
+    def k8s_rollout_timeout_seconds(self) -> int:
+        """A rollout replaces pods one by one: each may take the stop grace and the startup budget."""
+        return (self.stop_grace_seconds + self.startup_budget_seconds) * self.replicas
 
     @property
     def k8s_container_name(self) -> str:

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pytest
 from conftest import require
-from runtime.fixtures_cache import standin_module
+from runtime.podman import api_socket, build_image, image_tree, podman
 from runtime.probes import http_get, wait_for_health
-from runtime.podman import api_socket, builder_image, podman, runtime_image
-from tokmesh_answers import validate_answers
 
 pytestmark = pytest.mark.integration
 
@@ -26,18 +24,6 @@ PORT = 15080  # away from the defaults, which other tests may use
 IMAGE_REPOSITORY = "localhost/tokmesh-test/server"
 CONTAINER = "tokmesh-test-server"
 VOLUME = "tokmesh-test-data"
-
-
-def _answers() -> dict:
-    return {
-        "platforms": ["docker", "kubernetes"],
-        "http_port": PORT,
-        "image_repository": IMAGE_REPOSITORY,
-        "builder_image": builder_image(),
-        "runtime_image": runtime_image(),
-        "shutdown_timeout_seconds": 10,
-        "server_glue": True,  # the stand-in is built on it
-    }
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +34,10 @@ def built(render, tmp_path_factory) -> Iterator[tuple]:
     require(os.geteuid() == 0, "needs root for podman here")
     for tool in ("podman", "go", "tar"):
         require(shutil.which(tool) is not None, f"{tool} is not installed")
-    answers = _answers()
-    model = validate_answers(answers)
-    tree = tmp_path_factory.mktemp("image-tree")
-    shutil.copytree(render(answers), tree, dirs_exist_ok=True)
-    standin_module(tree, tree / "src")
+    tree, model = image_tree(render, tmp_path_factory, "image-tree", platforms=["docker", "kubernetes"],
+                             http_port=PORT, image_repository=IMAGE_REPOSITORY, shutdown_timeout_seconds=10)
     started = time.monotonic()
-    podman("build", "--format", "docker", "--network", "host", "-t", model.image_reference, str(tree))
+    build_image(tree, model.image_reference)
     yield tree, model, time.monotonic() - started
     podman("rm", "-f", CONTAINER, check=False)
     podman("volume", "rm", "-f", VOLUME, check=False)

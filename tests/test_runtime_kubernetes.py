@@ -25,10 +25,8 @@ from pathlib import Path
 import checkers
 import pytest
 from conftest import require
-from runtime.fixtures_cache import standin_module
-from runtime.podman import builder_image, podman, runtime_image
+from runtime.podman import build_image, image_tree, podman
 from runtime.podspec import COVERED, PodSpecRun, UnknownField, expand
-from tokmesh_answers import validate_answers
 
 pytestmark = pytest.mark.integration
 
@@ -49,19 +47,9 @@ def run(render, tmp_path_factory) -> Iterator[PodSpecRun]:
     require(os.geteuid() == 0, "needs root for podman here")
     for tool in ("podman", "go", "kubectl"):
         require(shutil.which(tool) is not None, f"{tool} is not installed")
-    answers = {
-        "platforms": ["kubernetes"],
-        "image_repository": "localhost/tokmesh-test/podspec",
-        "builder_image": builder_image(),
-        "runtime_image": runtime_image(),
-        "shutdown_timeout_seconds": 10,
-        "server_glue": True,
-    }
-    model = validate_answers(answers)
-    tree = tmp_path_factory.mktemp("podspec-tree")
-    shutil.copytree(render(answers), tree, dirs_exist_ok=True)
-    standin_module(tree, tree / "src")
-    podman("build", "--format", "docker", "--network", "host", "-t", model.image_reference, str(tree))
+    tree, model = image_tree(render, tmp_path_factory, "podspec-tree", platforms=["kubernetes"],
+                             image_repository="localhost/tokmesh-test/podspec", shutdown_timeout_seconds=10)
+    build_image(tree, model.image_reference)
     findings, objects = checkers.kustomize(tree)
     assert findings == []
 

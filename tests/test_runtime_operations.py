@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import require
-from runtime.fixtures_cache import build_standin, rootfs_dir, standin_module
+from runtime.fixtures_cache import build_standin, rootfs_dir
 from runtime.nspawn import Container
-from runtime.podman import api_socket, builder_image, podman, podman_env, runtime_image
+from runtime.podman import api_socket, build_image, image_tree, podman, podman_env
 from runtime.probes import http_get, wait_for_health
 from tokmesh_answers import validate_answers
 
@@ -172,20 +172,14 @@ def compose(render, tmp_path_factory) -> Iterator[tuple]:
     require(os.geteuid() == 0, "needs root for podman here")
     for tool in ("podman", "go", "docker-compose"):
         require(shutil.which(tool) is not None, f"{tool} is not installed")
-    answers = {"platforms": ["docker"], "http_port": COMPOSE_PORT, "image_repository": COMPOSE_REPOSITORY,
-               "builder_image": builder_image(), "runtime_image": runtime_image(),
-               "shutdown_timeout_seconds": 5, "server_glue": True}
-    model = validate_answers(answers)
-    tree = tmp_path_factory.mktemp("ops-compose")
-    shutil.copytree(render(answers), tree, dirs_exist_ok=True)
-    standin_module(tree, tree / "src")
+    tree, model = image_tree(render, tmp_path_factory, "ops-compose", platforms=["docker"], http_port=COMPOSE_PORT,
+                             image_repository=COMPOSE_REPOSITORY, shutdown_timeout_seconds=5)
     for version in ("1.0.0", "2.0.0"):
-        podman("build", "--format", "docker", "--network", "host", "--build-arg", f"VERSION={version}",
-               "-t", f"{COMPOSE_REPOSITORY}:{version}", str(tree))
+        build_image(tree, f"{COMPOSE_REPOSITORY}:{version}", "--build-arg", f"VERSION={version}")
     broken = tree.parent / f"{tree.name}-broken"
     broken.mkdir()
     (broken / "Containerfile").write_text(f"FROM {COMPOSE_REPOSITORY}:2.0.0\nENV STANDIN_FAIL_MODE=never-ready\n")
-    podman("build", "--format", "docker", "-t", f"{COMPOSE_REPOSITORY}:3.0.0", str(broken))
+    build_image(broken, f"{COMPOSE_REPOSITORY}:3.0.0")
 
     with api_socket(tmp_path_factory.mktemp("ops-socket")) as socket:
         env = {**podman_env(), "DOCKER_HOST": socket, "DOCKER": "podman",

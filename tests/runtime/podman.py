@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .fixtures_cache import CACHE, _locked, rootfs_dir
+from .fixtures_cache import CACHE, _locked, rootfs_dir, standin_module
 
 BUILDER_IMAGE = "localhost/tokmesh-test/builder:bookworm-go"
 RUNTIME_IMAGE = "localhost/tokmesh-test/runtime:busybox"
@@ -118,3 +118,20 @@ def api_socket(folder: Path) -> Iterator[str]:
     finally:
         service.terminate()
         service.wait(timeout=10)
+
+
+def image_tree(render, tmp_path_factory, folder: str, **answers) -> tuple[Path, object]:
+    """(tree, answers model): ``answers`` rendered with this machine's stand-in base
+    images and the server glue, copied out, with the stand-in's sources in src/."""
+    from tokmesh_answers import validate_answers
+
+    answers = {"builder_image": builder_image(), "runtime_image": runtime_image(), "server_glue": True, **answers}
+    tree = tmp_path_factory.mktemp(folder)
+    shutil.copytree(render(answers), tree, dirs_exist_ok=True)
+    standin_module(tree, tree / "src")
+    return tree, validate_answers(answers)
+
+
+def build_image(context: Path, reference: str, *options: str) -> None:
+    """podman build with --format docker: the default OCI format drops HEALTHCHECK."""
+    podman("build", "--format", "docker", "--network", "host", *options, "-t", reference, str(context))
