@@ -48,6 +48,9 @@ RESTART_DELAY_SECONDS = 5
 # (every STARTUP_PROBE_PERIOD_SECONDS) and the upgrade scripts' wait share it.
 STARTUP_BUDGET_SECONDS = 60
 STARTUP_PROBE_PERIOD_SECONDS = 2
+# What `copier update` of a rendered tree needs: Copier, the loader of this template's
+# extensions, and pydantic for the answers model (the versions requirements.lock pins).
+UPDATE_REQUIREMENTS = ("copier==9.19.1", "copier-template-extensions==0.3.4", "pydantic==2.14.4")
 
 
 class AnswerError(ValueError):
@@ -234,6 +237,25 @@ class Answers(BaseModel):
     def backup_dir(self) -> str:
         """Where the Linux backup script writes its archives by default."""
         return f"/var/backups/{self.service_name}"
+
+    # ---- the tree as a git repository -----------------------------------------
+
+    @property
+    def tree_ignored_paths(self) -> list[tuple[str, str]]:
+        """(pattern, why) for the tree's .gitignore: what builds and operations leave in
+        the tree.  Copier updates only a clean tree, so none of it may show as untracked."""
+        ignored = [("/src/", "tokmesh-go's clone, a repository of its own"),
+                   ("/bin/", "make build's binaries")]
+        if self.docker or self.kubernetes:
+            ignored.append((f"/{self.tree_backup_dir}/", "make compose-backup's and make k8s-copy's archives"))
+        if self.docker:
+            ignored.append(("/deployments/docker/.env", "the image Compose runs on this host (make compose-upgrade)"))
+        return ignored
+
+    @property
+    def copier_install_command(self) -> str:
+        """What to install for `make template-update`."""
+        return "pip install " + " ".join(UPDATE_REQUIREMENTS)
 
     # ---- systemd ----------------------------------------------------------------
 

@@ -101,3 +101,7 @@ def scenario(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def tree(scenario: str, render_scenario: Callable[[str], Path]) -> Path:
     return render_scenario(scenario)
+
+
+# The template's releases as a git repository (a session fixture), for the update tests.
+from template_versions import template_repo  # noqa: E402,F401

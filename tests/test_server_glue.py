@@ -1,5 +1,5 @@
-"""The server glue (answer server_glue): Go files rendered into src/ at the spec's
-paths, agreeing with the answers, formatted, vetted and tested with Debian's Go,
+"""The server glue (answer server_glue): Go files rendered into server-glue/ at the spec's
+paths (inside tokmesh-go), agreeing with the answers, formatted, vetted and tested with Debian's Go,
 offline, in a module named like tokmesh-go's with the stand-in's main.go (which
 calls the glue as the tree's README tells tokmesh-go's main.go to)."""
 
@@ -39,13 +39,13 @@ def test_scenarios_with_the_glue_cover_two_services() -> None:
 
 
 def test_glue_is_rendered_only_on_request(render_scenario) -> None:
-    assert not (render_scenario("defaults") / "src").exists()
+    assert not (render_scenario("defaults") / "server-glue").exists()
 
 
 def test_glue_agrees_with_the_answers(glue) -> None:
     tree, answers, _ = glue
-    adapter = (tree / "src" / WINDOWS_ADAPTER).read_text()
-    shutdown = (tree / "src/internal/infra/shutdown/shutdown.go").read_text()
+    adapter = (tree / "server-glue" / WINDOWS_ADAPTER).read_text()
+    shutdown = (tree / "server-glue/internal/infra/shutdown/shutdown.go").read_text()
     assert f'serviceName = "{answers.service_name}"' in adapter
     assert f"stopWaitHint = {answers.stop_grace_seconds} * time.Second" in adapter
     assert f"restartDelay = {answers.restart_delay_seconds} * time.Second" in adapter

@@ -12,6 +12,7 @@ from tokmesh_answers import PLATFORMS, validate_answers
 
 FILES_OF_EVERY_TREE = {
     ".copier-answers.yml",
+    ".gitignore",
     ".yamllint.yaml",
     "Makefile",
     "README.md",
@@ -52,13 +53,13 @@ FILES_OF_PLATFORM = {
 
 # Rendered with server_glue, on every platform: main.go calls runService everywhere.
 FILES_OF_SERVER_GLUE = {
-    "src/internal/infra/shutdown/shutdown.go",
-    "src/internal/infra/shutdown/shutdown_test.go",
-    "src/internal/infra/shutdown/shutdown_signal_test.go",
-    "src/internal/infra/servicecontrol/servicecontrol.go",
-    "src/internal/infra/servicecontrol/servicecontrol_test.go",
-    "src/cmd/tokmesh-server/service_windows.go",
-    "src/cmd/tokmesh-server/service_other.go",
+    "server-glue/internal/infra/shutdown/shutdown.go",
+    "server-glue/internal/infra/shutdown/shutdown_test.go",
+    "server-glue/internal/infra/shutdown/shutdown_signal_test.go",
+    "server-glue/internal/infra/servicecontrol/servicecontrol.go",
+    "server-glue/internal/infra/servicecontrol/servicecontrol_test.go",
+    "server-glue/cmd/tokmesh-server/service_windows.go",
+    "server-glue/cmd/tokmesh-server/service_other.go",
 }
 
 

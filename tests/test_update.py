@@ -3,7 +3,6 @@ found, answers change cleanly, platforms come and go, and the migration runs onc
 
 from __future__ import annotations
 
-import shutil
 import stat
 import subprocess
 import sys
@@ -11,92 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, SCENARIOS, scenario_answers
-
-# The template as first released, v0.1.0, is this repository's first commit; the
-# working tree is v0.2.0; v0.2.1 is a later patch release made by the fixture.
-FIRST_RELEASE_COMMIT = "b1b787066c3232c0ea6635e7e6e422b929abc2b9"
-TEMPLATE_PATHS = ("copier.yml", "template", "extensions")
-MIGRATION_BANNER = "tokmesh-deploy migration: "
-GLUE_DIR = "{% if tm.server_glue %}src{% endif %}"
-GLUE_CHANGE_OF_V0_2_1 = "\n// See the CHANGELOG of tokmesh-deploy for what changed.\n"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
-def _commit_all(cwd: Path, message: str) -> None:
-    git(cwd, "add", "-A")
-    git(cwd, "commit", "-q", "-m", message)
-
-
-@pytest.fixture(scope="session")
-def template_repo(tmp_path_factory, default_gitconfig) -> Path:
-    """A git repository of the template, tagged v0.1.0, v0.2.0 and v0.2.1."""
-    repo = tmp_path_factory.mktemp("template-repo")
-    git(repo, "init", "-q")
-    archive = subprocess.run(["git", "archive", FIRST_RELEASE_COMMIT, *TEMPLATE_PATHS], cwd=REPO_ROOT,
-                             capture_output=True, check=False)
-    assert archive.returncode == 0, (
-        f"v0.1.0 is commit {FIRST_RELEASE_COMMIT} of this repository's history, which this clone "
-        f"lacks (a shallow clone?): {archive.stderr.decode()}"
-    )
-    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive.stdout, check=True)
-    _commit_all(repo, "v0.1.0")
-    git(repo, "tag", "v0.1.0")
-    for path in TEMPLATE_PATHS:
-        target = repo / path
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
-        source = REPO_ROOT / path
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    _commit_all(repo, "v0.2.0")
-    git(repo, "tag", "v0.2.0")
-    readme = repo / "template" / "README.md.jinja"
-    readme.write_text(readme.read_text() + "\nSee the CHANGELOG of tokmesh-deploy for what changed.\n")
-    shutdown_go = repo / "template" / GLUE_DIR / "internal/infra/shutdown/shutdown.go.jinja"
-    shutdown_go.write_text(shutdown_go.read_text() + GLUE_CHANGE_OF_V0_2_1)
-    _commit_all(repo, "v0.2.1")
-    git(repo, "tag", "v0.2.1")
-    return repo
-
-
-def copy_project(template_repo: Path, dst: Path, version: str, answers: dict) -> Path:
-    """copier copy in a process of its own, as an operator runs it: v0.1.0's extension
-    imports its answers model by name, and this test process already holds v0.2's."""
-    data_file = dst.with_name(f"{dst.name}-answers.yml")
-    data_file.write_text(yaml.safe_dump(answers))
-    result = subprocess.run(
-        [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", version,
-         "--data-file", str(data_file), str(template_repo), str(dst)],
-        capture_output=True, text=True, check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    git(dst, "init", "-q")
-    _commit_all(dst, f"tokmesh-deploy {version}")
-    return dst
-
-
-def update(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """copier update as an operator runs it; Copier exits 0 even with conflicts."""
-    result = subprocess.run(
-        [sys.executable, "-m", "copier", "update", "--trust", "--defaults", *args],
-        cwd=project, capture_output=True, text=True, check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-def conflicts(project: Path) -> list[str]:
-    """What Copier leaves behind when an edit and a template change overlap."""
-    found = [str(p.relative_to(project)) for p in project.rglob("*.rej")]
-    for path in project.rglob("*"):
-        if path.is_file() and ".git" not in path.parts and "<<<<<<< " in path.read_text(errors="replace"):
-            found.append(f"{path.relative_to(project)}: conflict markers")
-    return found + git(project, "ls-files", "-u").splitlines()
+from conftest import SCENARIOS, scenario_answers
+from template_versions import GLUE_CHANGE_OF_V0_2_1, MIGRATION_BANNER, commit_all, conflicts, copy_project, update
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -136,7 +51,7 @@ def test_update_brings_template_changes_and_keeps_operator_edits(template_repo, 
     project = copy_project(template_repo, tmp_path / "deploy", "v0.1.0", old_answers)
     assert not (project / ".yamllint.yaml").exists()
     edits = operator_edits(project, model)
-    _commit_all(project, "operator edits")
+    commit_all(project, "operator edits")
 
     update(project)
 
@@ -161,7 +76,7 @@ def test_overlapping_edit_ends_in_a_conflict_the_test_finds(template_repo, tmp_p
     project = copy_project(template_repo, tmp_path / "deploy", "v0.1.0", {"platforms": ["docker"]})
     compose = project / "deployments/docker/docker-compose.yaml"
     _edit(compose, "uid=10001,gid=10001,mode=0750", "uid=10001,gid=10001,mode=0700")
-    _commit_all(project, "operator tightens the run dir")
+    commit_all(project, "operator tightens the run dir")
     update(project)
     found = conflicts(project)
     figure("update conflict found (overlapping edit)", found)
@@ -206,7 +121,7 @@ def test_turning_a_platform_off_removes_its_files_and_on_adds_them(template_repo
     assert not (project / "Dockerfile").exists()
     assert not (project / "deployments/docker").exists()
     assert (project / "scripts/install-linux.sh").exists()
-    _commit_all(project, "docker off")
+    commit_all(project, "docker off")
     update(project, "--data", "platforms=[linux, kubernetes]")
     assert (project / "deployments/kubernetes/statefulset.yaml").exists()
     assert (project / "Dockerfile").exists()
@@ -246,18 +161,18 @@ def test_check_update_tells_an_older_tree_that_a_newer_version_exists(template_r
 
     assert "New template version available" in check_update()
     update(project)
-    _commit_all(project, "update to v0.2.1")
+    commit_all(project, "update to v0.2.1")
     assert "Project is up-to-date!" in check_update()
 
 
 def test_operator_edits_to_the_server_glue_survive_the_update(template_repo, tmp_path) -> None:
     project = copy_project(template_repo, tmp_path / "deploy", "v0.2.0",
                            {"platforms": ["windows"], "server_glue": True})
-    shutdown_go = project / "src/internal/infra/shutdown/shutdown.go"
-    adapter = project / "src/cmd/tokmesh-server/service_windows.go"
+    shutdown_go = project / "server-glue/internal/infra/shutdown/shutdown.go"
+    adapter = project / "server-glue/cmd/tokmesh-server/service_windows.go"
     _edit(shutdown_go, "log.New(os.Stderr, \"\", log.LstdFlags)", "log.New(os.Stderr, \"\", log.LstdFlags|log.Lmicroseconds)")
     _edit(adapter, "func runService(", "// operator: reviewed for the Windows fleet\nfunc runService(")
-    _commit_all(project, "operator edits to the glue")
+    commit_all(project, "operator edits to the glue")
 
     update(project)
 

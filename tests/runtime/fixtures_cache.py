@@ -70,12 +70,12 @@ def rootfs_dir() -> Path:
 
 def standin_module(tree: Path, dest: Path) -> Path:
     """The stand-in's sources on top of the server glue rendered into ``tree``'s
-    src/: a Go module laid out, and named, like tokmesh-go (``dest`` may be that src/)."""
-    glue = tree / "src"
+    server-glue/ (as `make glue` copies it into src/): a Go module laid out, and named,
+    like tokmesh-go."""
+    glue = tree / "server-glue"
     if not (glue / "internal/infra/shutdown").is_dir():
         raise AssertionError(f"{tree} holds no server glue: render it with server_glue=true")
-    if dest.resolve() != glue.resolve():
-        shutil.copytree(glue, dest, dirs_exist_ok=True)
+    shutil.copytree(glue, dest, dirs_exist_ok=True)
     shutil.copytree(STANDIN_SRC, dest, dirs_exist_ok=True)
     return dest
 
