@@ -12,9 +12,11 @@ import pytest
 import yaml
 from conftest import REPO_ROOT
 
-# The template as first released, v0.1.0, is this repository's first commit; the
-# working tree is v0.2.0; v0.2.1 is a later patch release made by the fixture.
+# The template as first released, v0.1.0, is this repository's first commit; v0.1.1 is
+# the last commit that asked every question (before the customise question); the working
+# tree is v0.2.0; v0.2.1 is a later patch release made by the fixture.
 FIRST_RELEASE_COMMIT = "b1b787066c3232c0ea6635e7e6e422b929abc2b9"
+EVERY_QUESTION_ASKED_COMMIT = "4bbd8b9208ff12ffeebbd577ea22e262ffae59d0"
 TEMPLATE_PATHS = ("copier.yml", "template", "extensions")
 MIGRATION_BANNER = "tokmesh-deploy migration: "
 GLUE_DIR = "{% if tm.server_glue %}server-glue{% endif %}"
@@ -32,18 +34,21 @@ def commit_all(cwd: Path, message: str) -> None:
 
 @pytest.fixture(scope="session")
 def template_repo(tmp_path_factory, default_gitconfig) -> Path:
-    """A git repository of the template, tagged v0.1.0, v0.2.0 and v0.2.1."""
+    """A git repository of the template, tagged v0.1.0, v0.1.1, v0.2.0 and v0.2.1."""
     repo = tmp_path_factory.mktemp("template-repo")
     git(repo, "init", "-q")
-    archive = subprocess.run(["git", "archive", FIRST_RELEASE_COMMIT, *TEMPLATE_PATHS], cwd=REPO_ROOT,
-                             capture_output=True, check=False)
-    assert archive.returncode == 0, (
-        f"v0.1.0 is commit {FIRST_RELEASE_COMMIT} of this repository's history, which this clone "
-        f"lacks (a shallow clone?): {archive.stderr.decode()}"
-    )
-    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive.stdout, check=True)
-    commit_all(repo, "v0.1.0")
-    git(repo, "tag", "v0.1.0")
+    for tag, commit in (("v0.1.0", FIRST_RELEASE_COMMIT), ("v0.1.1", EVERY_QUESTION_ASKED_COMMIT)):
+        archive = subprocess.run(["git", "archive", commit, *TEMPLATE_PATHS], cwd=REPO_ROOT,
+                                 capture_output=True, check=False)
+        assert archive.returncode == 0, (
+            f"{tag} is commit {commit} of this repository's history, which this clone "
+            f"lacks (a shallow clone?): {archive.stderr.decode()}"
+        )
+        for folder in ("template", "extensions"):  # what a later release deletes must go
+            shutil.rmtree(repo / folder, ignore_errors=True)
+        subprocess.run(["tar", "-x", "-C", str(repo)], input=archive.stdout, check=True)
+        commit_all(repo, tag)
+        git(repo, "tag", tag)
     for path in TEMPLATE_PATHS:
         target = repo / path
         shutil.rmtree(target) if target.is_dir() else target.unlink()

@@ -1,5 +1,6 @@
-"""An interactive copier copy, typed at a real terminal (tmux): a bad answer shows its
-rule and the question is asked again; Ctrl-C leaves nothing behind."""
+"""An interactive copier copy, typed at a real terminal (tmux): a default run asks the
+essentials and one yes/no question; yes opens the rest; a bad answer shows its rule and
+the question is asked again; Ctrl-C leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import require
+
+# The prompts of a default run with all four platforms, in order: the essentials, then
+# the question that opens the rest (https_port waits for TLS, which defaults to no).
+DEFAULT_RUN_PROMPTS = ["Service name", "Target platforms", "HTTP API port", "Serve HTTPS",
+                       "Port the replicas talk", "Kubernetes replicas", "Kubernetes namespace",
+                       "Container image repository", "Container image tag", "Customise paths"]
+QMARK = "🎤"
 
 
 class Terminal:
@@ -19,8 +28,9 @@ class Terminal:
         subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", "200", "-y", "50",
                         f"{command}; echo EXIT=$?; sleep 60"], check=True)
 
-    def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-J", "-t", self.session],
+    def screen(self, history: bool = False) -> str:
+        start = ["-S", "-"] if history else []
+        return subprocess.run(["tmux", "capture-pane", "-p", "-J", *start, "-t", self.session],
                               capture_output=True, text=True, check=True).stdout
 
     def wait_for(self, text: str, seconds: float = 20) -> str:
@@ -50,6 +60,50 @@ def terminal(copier_template: Path, tmp_path: Path):
         term.close()
 
 
+def test_a_default_run_asks_the_essentials_and_one_question_more(terminal) -> None:
+    term, dst = terminal
+    term.wait_for("Service name")
+    deadline = time.monotonic() + 60
+    while "EXIT=" not in term.screen() and time.monotonic() < deadline:
+        term.type("Enter")  # each prompt's default
+        time.sleep(0.3)
+    term.wait_for("EXIT=0")
+    # Each distinct prompt once: the terminal may show the first one again as it redraws.
+    prompts = list(dict.fromkeys(line for line in term.screen(history=True).splitlines()
+                                 if line.startswith(QMARK)))
+    assert len(prompts) == len(DEFAULT_RUN_PROMPTS) <= 10
+    for prompt, expected in zip(prompts, DEFAULT_RUN_PROMPTS):
+        assert prompt.removeprefix(QMARK).strip().startswith(expected), (prompt, expected)
+    recorded = yaml.safe_load((dst / ".copier-answers.yml").read_text())
+    assert recorded["config_dir"] == "/etc/tokmesh-server" and "customise" not in recorded
+
+
+def answer_the_essentials(term: Terminal) -> None:
+    """Enter (the default) at every essential prompt, up to the customise question."""
+    for prompt in DEFAULT_RUN_PROMPTS[:-1]:
+        term.wait_for(prompt)
+        term.type("Enter")
+    term.wait_for(DEFAULT_RUN_PROMPTS[-1])
+
+
+def test_customising_opens_the_rest_and_a_bad_answer_there_shows_its_rule(terminal) -> None:
+    term, dst = terminal
+    answer_the_essentials(term)
+    term.type("y")
+    for question in ("Server log level", "Seconds the server may spend draining", "Render the server glue"):
+        term.wait_for(question)
+        term.type("Enter")
+    term.wait_for("Configuration folder")
+    term.type("C-u", "etc/tokmesh", "Enter")
+    screen = term.wait_for("config_dir: 'etc/tokmesh' must be an absolute POSIX path")
+    assert "Data folder" not in screen
+    term.type("C-u", "/opt/tokmesh/etc", "Enter")
+    term.wait_for("Data folder")
+    term.type("C-c")
+    term.wait_for("EXIT=1")
+    assert not dst.exists()
+
+
 def test_a_bad_answer_shows_its_rule_and_is_asked_again(terminal) -> None:
     term, dst = terminal
     term.wait_for("Service name")
@@ -59,11 +113,10 @@ def test_a_bad_answer_shows_its_rule_and_is_asked_again(terminal) -> None:
     term.type("C-u", "cache-edge", "Enter")
     term.wait_for("Target platforms")
     term.type("Enter")  # all four platforms
-    for question in ("Configuration folder", "Data folder", "Folder for the binaries", "Runtime folder",
-                     "System account", "System group", "HTTP API port", "Serve HTTPS"):
+    for question in ("HTTP API port", "Serve HTTPS"):
         term.wait_for(question)
         term.type("Enter")
-    term.wait_for("Cluster (peer-to-peer) port")
+    term.wait_for("Port the replicas talk")
     term.type("C-u", "5080", "Enter")
     term.wait_for("cluster_port: 5080 is already used by http_port; the ports must be distinct")
     term.type("C-c")

@@ -1,5 +1,6 @@
 """copier.yml and the answers model agree: no stray key becomes a question, each
-validator checks its own question, and every answer the model knows is asked."""
+validator checks its own question, and every answer the model knows is asked: the
+essentials always, the rest when the operator chooses to customise."""
 
 from __future__ import annotations
 
@@ -14,10 +15,16 @@ QUESTIONS = {
     for name, spec in yaml.safe_load((REPO_ROOT / "copier.yml").read_text()).items()
     if not name.startswith("_")
 }
+# The yes/no question that opens the rest; a choice of the run, not an answer of the tree.
+GATE = "customise"
+ANSWERS = {name: spec for name, spec in QUESTIONS.items() if name != GATE}
+# Asked on every run, in this order (issue 12); platform questions only for their platforms.
+ESSENTIALS = ["service_name", "platforms", "http_port", "tls_enabled", "https_port", "cluster_port",
+              "replicas", "k8s_namespace", "image_repository", "image_tag"]
 
 
 def test_every_question_is_an_answer_of_the_model_and_every_answer_is_asked() -> None:
-    assert set(QUESTIONS) == set(Answers.model_fields)
+    assert set(ANSWERS) == set(Answers.model_fields)
 
 
 def test_every_question_has_a_type_a_help_and_a_default() -> None:
@@ -37,7 +44,7 @@ def test_each_validator_checks_its_own_question() -> None:
 
 def test_defaults_match_the_model() -> None:
     defaults = Answers()
-    for name, spec in QUESTIONS.items():
+    for name, spec in ANSWERS.items():
         default = spec["default"]
         if isinstance(default, str) and "{{" in default:
             continue  # derived from an earlier answer
@@ -51,3 +58,27 @@ def test_platform_questions_are_asked_only_for_their_platforms() -> None:
         assert QUESTIONS[name]["when"] == "{{ 'windows' in platforms }}", name
     for name in ("replicas", "k8s_namespace", "storage_size", "storage_class"):
         assert QUESTIONS[name]["when"] == "{{ 'kubernetes' in platforms }}", name
+
+
+def test_the_essentials_come_first_then_the_gate_opens_the_rest() -> None:
+    names = list(QUESTIONS)
+    assert names[:len(ESSENTIALS) + 1] == [*ESSENTIALS, GATE]
+    for name in ESSENTIALS:
+        assert "ask" not in QUESTIONS[name], f"{name} is an essential: always asked"
+    for name in names[len(ESSENTIALS) + 1:]:
+        # `ask:`, never a `when:` on the gate: an unasked question must still record its answer.
+        assert QUESTIONS[name].get("ask") == f"{{{{ {GATE} }}}}", name
+        assert GATE not in QUESTIONS[name].get("when", ""), name
+
+
+def test_the_gate_is_a_yes_no_question_kept_out_of_the_answers_file() -> None:
+    gate = QUESTIONS[GATE]
+    assert gate["type"] == "bool" and gate["default"] is False
+    assert gate["secret"] is True  # Copier records no secret question's answer
+
+
+def test_every_choice_has_a_readable_label() -> None:
+    for name, spec in QUESTIONS.items():
+        if "choices" in spec:
+            assert isinstance(spec["choices"], dict), f"{name}: choices without labels"
+            assert all(label != value for label, value in spec["choices"].items()), name

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import SCENARIOS, scenario_answers
-from template_versions import GLUE_CHANGE_OF_V0_2_1, MIGRATION_BANNER, commit_all, conflicts, copy_project, update
+from template_versions import GLUE_CHANGE_OF_V0_2_1, MIGRATION_BANNER, commit_all, conflicts, copy_project, git, update
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -182,3 +182,41 @@ def test_operator_edits_to_the_server_glue_survive_the_update(template_repo, tmp
     assert shutdown_go.read_text().endswith(GLUE_CHANGE_OF_V0_2_1)  # the template's change arrived
     recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert recorded["server_glue"] is True and recorded["_commit"] == "v0.2.1"
+
+
+# Advanced answers, behind the customise question since v0.2.0, given as an operator would.
+CUSTOMISED = {"config_dir": "/opt/tokmesh/etc", "service_user": "cache", "log_level": "warn",
+              "replicas": 5, "storage_class": "fast-ssd", "cpu_limit": "2", "windows_data_dir": "D:\\tokmesh"}
+
+
+def recorded_answers(project: Path) -> dict:
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+
+def test_customised_answers_given_without_the_gate_are_recorded_and_kept_by_the_update(
+        template_repo, tmp_path) -> None:
+    project = copy_project(template_repo, tmp_path / "deploy", "v0.2.0", CUSTOMISED)
+    assert {name: recorded_answers(project)[name] for name in CUSTOMISED} == CUSTOMISED
+    assert "customise" not in recorded_answers(project)
+
+    update(project)
+
+    recorded = recorded_answers(project)
+    assert recorded["_commit"] == "v0.2.1"
+    assert {name: recorded[name] for name in CUSTOMISED} == CUSTOMISED
+    assert "User=cache" in (project / "deployments/linux/tokmesh-server.service").read_text()
+    assert "replicas: 5" in (project / "deployments/kubernetes/statefulset.yaml").read_text()
+
+
+def test_a_tree_from_before_the_customise_question_keeps_every_answer_and_gains_none(
+        template_repo, tmp_path) -> None:
+    project = copy_project(template_repo, tmp_path / "deploy", "v0.1.1", CUSTOMISED)
+    before = recorded_answers(project)
+
+    update(project)
+
+    after = recorded_answers(project)
+    assert after["_commit"] == "v0.2.1"
+    assert {k: v for k, v in after.items() if k != "_commit"} == {k: v for k, v in before.items() if k != "_commit"}
+    changed = sorted(line[3:] for line in git(project, "status", "--porcelain").splitlines())
+    assert changed == [".copier-answers.yml", "README.md"]  # v0.2.1's README line; the rest renders the same
