@@ -15,6 +15,7 @@ import hashlib
 import math
 import re
 import struct
+import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -660,3 +661,50 @@ __all__: list[str] = [
     "sha256_hex",
     "validate_answers",
 ]
+
+
+# Rules that span answers, enforced above (cross_field_problems, kubernetes_problems); the
+# documentation's reference shows them beside each answer's own.
+_SEPARATE_DIRS = "config, data and run dirs separate"
+_NOT_HOME = "not below /home, /root or /run/user (ProtectHome= hides those)"
+CROSS_ANSWER_RULES = {
+    "http_port": "distinct from the other ports",
+    "https_port": "distinct from the other ports",
+    "cluster_port": "distinct from the other ports",
+    "service_name": "with Kubernetes, short enough for every derived name (at most 52: the revision-hash label)",
+    "k8s_namespace": "not a namespace the cluster owns (kube-*, default)",
+    "cpu_request": "not above cpu_limit",
+    "memory_request": "not above memory_limit",
+    "tls_cert_file": "in a folder of its own, not directly in config_dir",
+    "tls_key_file": "in the certificate's folder, and not the certificate",
+    "install_dir": _NOT_HOME,
+    "config_dir": f"{_NOT_HOME}; {_SEPARATE_DIRS}",
+    "data_dir": f"{_NOT_HOME}; {_SEPARATE_DIRS}",
+    "run_dir": f"below /run; {_SEPARATE_DIRS}",
+    "platforms": "at least one",
+}
+
+
+def answer_rule(name: str) -> str:
+    """The rule of answer ``name`` in words, read from its declaration: its type's rules
+    (each validator's docstring), bounds, choices, and the rules it shares with others."""
+    field = Answers.model_fields[name]
+    parts: list[str] = []
+    annotation = field.annotation
+    if annotation is bool:
+        parts.append("yes or no")
+    elif typing.get_origin(annotation) is Literal:
+        parts.append("one of " + ", ".join(typing.get_args(annotation)))
+    elif typing.get_origin(annotation) is list:
+        parts.append("one or more of " + ", ".join(typing.get_args(typing.get_args(annotation)[0])))
+    low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in field.metadata if hasattr(m, "le")), None)
+    if low is not None and high is not None:
+        parts.append(f"from {low} to {high}")
+    for item in field.metadata:
+        doc = getattr(getattr(item, "func", None), "__doc__", None)
+        if doc:
+            parts.append(doc.removeprefix("The rule: ").strip().rstrip("."))
+    if name in CROSS_ANSWER_RULES:
+        parts.append(CROSS_ANSWER_RULES[name])
+    return "; ".join(parts)

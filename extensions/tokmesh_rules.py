@@ -26,10 +26,12 @@ def _rule(pattern: str, description: str, max_length: int = 200) -> AfterValidat
             raise ValueError(f"must be {description}")
         return value
 
+    check.__doc__ = f"{description}, at most {max_length} characters"  # the rule, as the docs show it
     return AfterValidator(check)
 
 
 def _posix_path(value: str) -> str:
+    """The rule: an absolute POSIX path of letters, digits, '.', '_' and '-' segments, without '.' or '..'."""
     if len(value) > 200:
         raise ValueError("must be at most 200 characters")
     if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", value):
@@ -43,6 +45,7 @@ def _posix_path(value: str) -> str:
 
 
 def _windows_path(value: str) -> str:
+    """The rule: an absolute Windows path such as C:\\Program Files\\TokMesh (no quotes, '$' or '`')."""
     if len(value) > 200:
         raise ValueError("must be at most 200 characters")
     if not re.fullmatch(r"[A-Za-z]:(\\[A-Za-z0-9._() -]+)+", value):
@@ -58,6 +61,7 @@ def _windows_path(value: str) -> str:
 
 
 def _unprivileged_port(value: int) -> int:
+    """The rule: from 1024 to 65535: the server runs without privileges and cannot bind a lower port."""
     if not 1024 <= value <= 65535:
         raise ValueError(
             "must be between 1024 and 65535: the server runs without privileges "
@@ -73,6 +77,7 @@ YAML_KEYWORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", 
 
 
 def _not_yaml_keyword(value: str) -> str:
+    """The rule: not a YAML keyword (y, n, yes, no, on, off, true, false, null)."""
     if value in YAML_KEYWORDS:
         raise ValueError(
             "must not be a YAML keyword (y, n, yes, no, on, off, true, false, null): "
@@ -97,6 +102,7 @@ DnsLabel = Annotated[
 
 
 def _labels_fit(value: str) -> str:
+    """The rule: no dot-separated label longer than 63 characters."""
     if any(len(label) > 63 for label in value.split(".")):
         raise ValueError("must have no dot-separated label longer than 63 characters")
     return value
@@ -127,6 +133,7 @@ Account = Annotated[
 
 
 def _quantity(value: str) -> str:
+    """The rule: a Kubernetes quantity above zero (100m, 1.5, 512Mi, 10Gi)."""
     if len(value) > 20:
         raise ValueError("must be at most 20 characters")
     try:
@@ -173,6 +180,7 @@ def image_repository_problem(value: str) -> str:
 
 
 def _image_repository(value: str) -> str:
+    """The rule: an OCI image repository such as tokmesh/tokmesh-server or registry.example.com/team/tokmesh."""
     problem = image_repository_problem(value)
     if problem:
         raise ValueError(problem)
@@ -183,7 +191,7 @@ ImageRepository = Annotated[str, AfterValidator(_image_repository)]
 
 
 def _image_reference(value: str) -> str:
-    """repository[:tag][@sha256:digest], the repository read as image_repository is."""
+    """The rule: an OCI image reference such as alpine:3.20, optionally pinned by @sha256:<digest>."""
     name, at, digest = value.partition("@")
     if at and not re.fullmatch(r"sha256:[a-f0-9]{64}", digest):
         raise ValueError("must end, if it has a digest, in @sha256: and 64 lowercase hex digits")
@@ -201,6 +209,7 @@ def _image_reference(value: str) -> str:
 
 
 def _pinned_tag(value: str) -> str:
+    """The rule: a pinned version, never latest."""
     if value == "latest":
         raise ValueError("must be a pinned version: 'latest' changes under a running deployment")
     return value
@@ -233,6 +242,7 @@ StorageClass = Annotated[
 
 
 def _empty_or_dns_subdomain(value: str) -> str:
+    """The rule: empty, or a DNS subdomain."""
     if value:
         TypeAdapter(DnsSubdomain).validate_python(value)
     return value
