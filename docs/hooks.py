@@ -30,8 +30,8 @@ sys.path[:0] = [str(REPO / "extensions"), str(REPO / "tests")]  # the model; the
 import tokmesh_answers  # noqa: E402  (found through the path above)
 from tokmesh_answers import Answers, answer_rule, validate_answers  # noqa: E402
 
-# The figures the test run measured (conftest's `figure`), written by tests/test_docs.py
-# before it builds the site.
+# The figures the test run measured (conftest's `figure`): kept by every run in .cache/,
+# and handed to the build by tests/test_docs.py, which runs last.
 FIGURES_FILE = Path(os.environ.get("TOKMESH_FIGURES", REPO / ".cache" / "test-figures.json"))
 TEMPLATE = REPO / "template"
 MARKER = re.compile(r"<!-- tokmesh:(?P<name>[a-z-]+)(?: (?P<arg>[a-z]+))? -->")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -42,6 +43,17 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The documentation is built last: its security page shows the figures the run measured."""
     items.sort(key=lambda item: item.path.name == "test_docs.py")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Keep the run's figures for `make docs` (the security page renders them); a partial
+    run updates only the figures it measured."""
+    figures = session.config.stash.get(FIGURES, {})
+    if figures:
+        kept = REPO_ROOT / ".cache" / "test-figures.json"
+        kept.parent.mkdir(exist_ok=True)
+        earlier = json.loads(kept.read_text()) if kept.is_file() else {}
+        kept.write_text(json.dumps({**earlier, **figures}, indent=1, sort_keys=True))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
