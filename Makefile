@@ -2,7 +2,7 @@
 DEST ?= my-deploy
 PYTEST_ARGS ?=
 
-.PHONY: render test setup docs docs-serve
+.PHONY: render test test-fast bench setup docs docs-serve
 
 setup:
 	bash .ci/setup
@@ -12,6 +12,12 @@ render: setup ## Render the default deployment tree into $(DEST)
 
 test: setup ## Run the whole test suite
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup ## Everything but the runtime and checker tests, on every core (under a minute)
+	.venv/bin/python -m pytest -n auto -m "not integration and not checkers" $(PYTEST_ARGS)
+
+bench: setup ## What the template costs, as ratios against references measured in the same run
+	.venv/bin/python bench/run.py
 
 docs: setup ## Build the documentation site into build/site (strict: a warning fails)
 	.venv/bin/mkdocs build --strict

@@ -206,10 +206,12 @@ def silenced_findings(_: str | None) -> str:
     for path in sorted(p for p in default_tree().rglob("*") if p.is_file()):
         lines = path.read_text(errors="replace").splitlines()
         for number, line in enumerate(lines, 1):
-            found = re.search(r"(checkov:skip=\S+|shellcheck (disable|source)=\S+)(.*)", line)
-            if found and ".copier-answers" not in path.name:
-                reason = found[3].strip(" :#") or lines[number - 2].strip(" #")
-                rows.append(f"| `{path.relative_to(default_tree())}:{number}` | `{found[1]}` | {cell(reason)} |")
+            checkov = re.search(r'checkov\.io/skip\d+: "(?P<check>[^=]+)=(?P<why>[^"]+)"', line)
+            shellcheck = re.search(r"# (?P<check>shellcheck (?:disable|source)=\S+)\s*#?\s*(?P<why>.*)", line)
+            found = checkov or shellcheck
+            if found:
+                why = found["why"] or lines[number - 2].strip(" #")
+                rows.append(f"| `{path.relative_to(default_tree())}:{number}` | `{found['check']}` | {cell(why)} |")
     return "| where | silenced | why |\n|---|---|---|\n" + "\n".join(rows)
 
 

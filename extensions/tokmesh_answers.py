@@ -633,6 +633,20 @@ def field_problem(name: str, value: Any, known: Mapping[str, Any] | None = None)
 def validate_answers(answers: Mapping[str, Any]) -> Answers:
     """The whole answer set as a model, or AnswerError naming every broken rule."""
     known = {k: v for k, v in answers.items() if k in Answers.model_fields}
+    # Copier asks for the model at every render (each file, each path): the same answers
+    # validate once.  The model is frozen, so one instance serves them all.
+    key = repr(sorted(known.items()))
+    if key not in _VALIDATED:
+        if len(_VALIDATED) >= 64:
+            _VALIDATED.clear()
+        _VALIDATED[key] = _validate(known)
+    return _VALIDATED[key]
+
+
+_VALIDATED: dict[str, Answers] = {}
+
+
+def _validate(known: dict[str, Any]) -> Answers:
     try:
         return Answers(**known)
     except ValidationError as error:
@@ -640,7 +654,7 @@ def validate_answers(answers: Mapping[str, Any]) -> Answers:
         for item in error.errors():
             if item["loc"]:
                 name = str(item["loc"][0])
-                lines.append(_message(name, answers.get(name), item))
+                lines.append(_message(name, known.get(name), item))
             else:
                 lines.extend(item["msg"].removeprefix("Value error, ").splitlines())
         raise AnswerError("\n".join(lines)) from None

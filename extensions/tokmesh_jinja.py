@@ -9,6 +9,8 @@ checksum annotations.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import os
 import sys
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
@@ -17,7 +19,8 @@ from typing import Any
 
 from copier.errors import UserMessageError
 from copier_template_extensions import ContextHook
-from jinja2 import Environment, pass_context
+import jinja2
+from jinja2 import Environment, FileSystemBytecodeCache, pass_context
 from jinja2.ext import Extension
 from jinja2.runtime import Context
 
@@ -62,6 +65,83 @@ AnswerError = _answers.AnswerError
 field_problem = _answers.field_problem
 sha256_hex = _answers.sha256_hex
 validate_answers = _answers.validate_answers
+
+
+class CompiledOnce(Extension):
+    """Each template compiled once: strings once per run, files once per machine.
+
+    Copier compiles every question's default, `when:`, `ask:` and validator, and every
+    file and folder name, each time it renders one: about 490 compiles of 140 distinct
+    strings in a default copy.  A compiled template holds no render state, so one source
+    shares one.  The files' compiled code is kept across runs as Jinja's bytecode cache
+    (as Python keeps .pyc files) under the user's cache folder; Jinja recompiles a file
+    whose source changed.  TOKMESH_DEPLOY_JINJA_CACHE=off turns the files' cache off.
+    """
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        if os.environ.get("TOKMESH_DEPLOY_JINJA_CACHE", "on") != "off" and environment.bytecode_cache is None:
+            environment.bytecode_cache = _CompiledFiles.for_environment(environment)
+        compile_string = environment.from_string
+        compiled: dict[str, Any] = {}
+
+        def from_string(source, globals=None, template_class=None):  # noqa: A002 (Jinja's name)
+            if globals is not None or template_class is not None or not isinstance(source, str):
+                return compile_string(source, globals, template_class)
+            if source not in compiled:
+                compiled[source] = _string_template(environment, source)
+            return compiled[source]
+
+        environment.from_string = from_string
+
+
+def _string_template(environment: Environment, source: str):
+    """What Environment.from_string makes, its code kept in the bytecode cache too."""
+    cache = environment.bytecode_cache
+    if cache is None:
+        return environment.template_class.from_code(
+            environment, environment.compile(source), environment.make_globals(None), None)
+    name = "<string " + hashlib.sha1(source.encode()).hexdigest() + ">"
+    bucket = cache.get_bucket(environment, name, None, source)
+    if bucket.code is None:
+        bucket.code = environment.compile(source)
+        cache.set_bucket(bucket)
+    return environment.template_class.from_code(environment, bucket.code, environment.make_globals(None), None)
+
+
+class _CompiledFiles(FileSystemBytecodeCache):
+    """Jinja's bytecode cache, keyed by template name and the compiler's settings, not by
+    path: Copier renders from a fresh temporary clone each run.  Jinja checks each entry
+    against the source's checksum; a cache that cannot be written is no cache."""
+
+    @classmethod
+    def for_environment(cls, environment: Environment) -> _CompiledFiles | None:
+        settings = repr([getattr(environment, name, None) for name in COMPILER_SETTINGS]
+                        + [jinja2.__version__, importlib.metadata.version("copier")])
+        folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tokmesh-deploy" / "jinja"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        cache = cls(str(folder))
+        cache.settings = hashlib.sha256(settings.encode()).hexdigest()[:16]
+        return cache
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        return hashlib.sha1(f"{self.settings}|{name}".encode()).hexdigest()
+
+    def dump_bytecode(self, bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+# The environment's settings that change the code a template compiles to.
+COMPILER_SETTINGS = ("block_start_string", "block_end_string", "variable_start_string", "variable_end_string",
+                     "comment_start_string", "comment_end_string", "line_statement_prefix", "line_comment_prefix",
+                     "trim_blocks", "lstrip_blocks", "newline_sequence", "keep_trailing_newline", "optimized",
+                     "autoescape", "is_async")
 
 
 class AnswersContext(ContextHook):

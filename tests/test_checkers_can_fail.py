@@ -8,6 +8,8 @@ from pathlib import Path
 import checkers
 import pytest
 
+pytestmark = pytest.mark.checkers
+
 
 @pytest.fixture
 def broken(render_scenario, tmp_path: Path):

@@ -20,6 +20,8 @@ from runtime.fixtures_cache import go_env, standin_module
 from template_versions import commit_all, conflicts, copier_copy, git
 from tokmesh_answers import validate_answers
 
+pytestmark = pytest.mark.integration
+
 SOURCES_TAG = "v3.1.4"
 RELEASED, NEXT_RELEASE = "v0.2.0", "v0.2.1"
 JOURNEYS = {"defaults": {}, "linux-only": {"platforms": ["linux"]}}

@@ -15,6 +15,8 @@ from conftest import SCENARIOS, require, scenario_answers
 from runtime.fixtures_cache import go_env, standin_module
 from tokmesh_answers import validate_answers
 
+pytestmark = pytest.mark.integration
+
 SVC_STAND_IN = Path(__file__).parent / "go_stubs" / "x-sys"
 WINDOWS_ADAPTER = "cmd/tokmesh-server/service_windows.go"
 GLUE_SCENARIOS = [name for name in SCENARIOS if scenario_answers(name).get("server_glue")]
