@@ -4,6 +4,7 @@ Copier runs these in the operator's tree, before the update renders, so the new
 template version reads the answers under their new names.
 
     python migrations.py rename-answer OLD NEW ANSWERS_FILE
+    python migrations.py keep-answer NAME VALUE ANSWERS_FILE [--platform P]
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from pathlib import Path
 
 import yaml
 
+
+def _write(answers_file: Path, text: str, answers: dict) -> None:
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    answers_file.write_text(header + yaml.safe_dump(answers, sort_keys=True, allow_unicode=False))
+
+
 def rename_answer(answers_file: Path, old: str, new: str) -> str:
     """Rename answer ``old`` to ``new``; a file without ``old`` is left alone."""
     text = answers_file.read_text()
@@ -23,9 +30,24 @@ def rename_answer(answers_file: Path, old: str, new: str) -> str:
     if new not in answers:
         answers[new] = answers[old]
     del answers[old]
-    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-    answers_file.write_text(header + yaml.safe_dump(answers, sort_keys=True, allow_unicode=False))
+    _write(answers_file, text, answers)
     return f"renamed answer {old} to {new}"
+
+
+def keep_answer(answers_file: Path, name: str, value: str, platform: str | None) -> str:
+    """Record ``name: value``, what the tree was rendered with before the answer existed,
+    so that a new, different default does not change the tree behind the operator's back;
+    only for trees with ``platform``, and never over an answer already given."""
+    text = answers_file.read_text()
+    answers = yaml.safe_load(text) or {}
+    if name in answers:
+        return f"{name} is answered already ({answers[name]!r})"
+    if platform and platform not in answers.get("platforms", [platform]):
+        return f"no {platform} in this tree: {name} not needed"
+    answers[name] = yaml.safe_load(value)
+    _write(answers_file, text, answers)
+    return (f"recorded {name}: {value}, what this tree was rendered with before the answer existed "
+            f"(the new default differs; change it with copier update --data {name}=...)")
 
 
 def main(argv: list[str]) -> int:
@@ -35,8 +57,16 @@ def main(argv: list[str]) -> int:
     rename.add_argument("old")
     rename.add_argument("new")
     rename.add_argument("answers_file", type=Path)
+    keep = commands.add_parser("keep-answer")
+    keep.add_argument("name")
+    keep.add_argument("value")
+    keep.add_argument("answers_file", type=Path)
+    keep.add_argument("--platform")
     args = parser.parse_args(argv)
-    message = rename_answer(args.answers_file, args.old, args.new)
+    if args.command == "rename-answer":
+        message = rename_answer(args.answers_file, args.old, args.new)
+    else:
+        message = keep_answer(args.answers_file, args.name, args.value, args.platform)
     print(f"tokmesh-deploy migration: {message} in {args.answers_file}", file=sys.stderr)
     return 0
 

@@ -23,12 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from tokmesh_rules import (
     YAML_KEYWORDS,
     Account,
+    ClientNetworks,
     DnsLabel,
     DnsSubdomain,
     ImageDigest,
     ImageReference,
     ImageRepository,
     ImageTag,
+    IpAddress,
     OptionalDnsSubdomain,
     Port,
     PosixPath,
@@ -116,6 +118,11 @@ class Answers(BaseModel):
 
     server_glue: bool = False
 
+    # Who may reach the API: empty is anywhere (as before these answers existed).
+    client_networks: ClientNetworks = Field(default_factory=list)
+    client_namespaces: list[DnsLabel] = Field(default_factory=list)
+    compose_publish_address: IpAddress = "127.0.0.1"
+
     # ---- rules that span several answers ------------------------------------
 
     @model_validator(mode="after")
@@ -192,6 +199,62 @@ class Answers(BaseModel):
     @property
     def container_ports(self) -> list[dict[str, Any]]:
         return [*self.client_ports, {"name": "cluster", "port": self.cluster_port}]
+
+    # ---- who may reach the API ----------------------------------------------------
+
+    @property
+    def clients_restricted(self) -> bool:
+        """A list narrower than anywhere: 0.0.0.0/0 or ::/0 alone still means anywhere
+        for that address family."""
+        return bool(self.client_networks)
+
+    @property
+    def clients_description(self) -> str:
+        """Who may reach the API, in words, for the README and the scripts' help."""
+        if not self.client_networks:
+            return "any address"
+        return "the client networks (" + ", ".join(self.client_networks) + ")"
+
+    @property
+    def systemd_ip_address_allow(self) -> str:
+        """IPAddressAllow= beside IPAddressDeny=any: this host (probes, the CLI) and the
+        client networks."""
+        return " ".join(["localhost", *self.client_networks])
+
+    @property
+    def windows_firewall_remote_address(self) -> str:
+        """-RemoteAddress of the firewall rules, as a PowerShell array literal."""
+        return "@(" + ", ".join(f"'{network}'" for network in self.client_networks or ["Any"]) + ")"
+
+    @property
+    def compose_published_ports(self) -> list[str]:
+        """Compose's published ports, each on the answered host address only.  0.0.0.0 is
+        written as no address, which Docker reads the same: netavark (podman) reads an
+        explicit 0.0.0.0 literally and forwards nothing (containers/netavark#636)."""
+        if self.compose_publish_address == "0.0.0.0":
+            return [f"{port['port']}:{port['port']}" for port in self.client_ports]
+        address = f"[{self.compose_publish_address}]" if ":" in self.compose_publish_address else self.compose_publish_address
+        return [f"{address}:{port['port']}:{port['port']}" for port in self.client_ports]
+
+    @property
+    def compose_published_everywhere(self) -> bool:
+        return self.compose_publish_address in {"0.0.0.0", "::"}
+
+    @property
+    def network_policy_restricts_clients(self) -> bool:
+        """The NetworkPolicy names who may reach the API ports; without, anywhere the
+        cluster routes may."""
+        return bool(self.client_networks or self.client_namespaces)
+
+    @property
+    def network_policy_clients_description(self) -> str:
+        """Whom the NetworkPolicy admits to the API ports, in words."""
+        admitted = []
+        if self.client_networks:
+            admitted.append(self.clients_description)
+        if self.client_namespaces:
+            admitted.append("pods in the namespaces " + ", ".join(self.client_namespaces))
+        return " and ".join(admitted) or "any pod or address the cluster routes"
 
     # ---- health ----------------------------------------------------------------
 
@@ -710,7 +773,12 @@ def answer_rule(name: str) -> str:
     elif typing.get_origin(annotation) is Literal:
         parts.append("one of " + ", ".join(typing.get_args(annotation)))
     elif typing.get_origin(annotation) is list:
-        parts.append("one or more of " + ", ".join(typing.get_args(typing.get_args(annotation)[0])))
+        (item,) = typing.get_args(annotation)
+        if typing.get_origin(item) is Literal:
+            parts.append("one or more of " + ", ".join(typing.get_args(item)))
+        elif typing.get_origin(item) is Annotated:  # a list of a rule type: each item's rules
+            docs = [getattr(m, "func", None).__doc__ for m in typing.get_args(item)[1:] if hasattr(m, "func")]
+            parts.append("a list, each item " + "; ".join(d.removeprefix("The rule: ").strip().rstrip(".") for d in docs))
     low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
     high = next((m.le for m in field.metadata if hasattr(m, "le")), None)
     if low is not None and high is not None:

@@ -8,6 +8,7 @@ spec read them.  The answers model (tokmesh_answers.py) is the entry point.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from fractions import Fraction
 from typing import Annotated
@@ -249,6 +250,51 @@ def _empty_or_dns_subdomain(value: str) -> str:
 
 
 OptionalDnsSubdomain = Annotated[str, AfterValidator(_empty_or_dns_subdomain)]
+
+
+def _client_networks(value: list[str]) -> list[str]:
+    """The rule: IPv4 or IPv6 networks in CIDR notation (10.0.0.0/8, 2001:db8::/32), no host bits set, no network twice; a network that is everything (0.0.0.0/0, ::/0) only alone."""
+    if len(value) > 64:
+        raise ValueError("must list at most 64 networks")
+    networks = []
+    for entry in value:
+        if not isinstance(entry, str) or "/" not in entry:
+            raise ValueError(f"must be networks in CIDR notation such as 10.0.0.0/8: {entry!r} has no /prefix")
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=True))
+        except ValueError:
+            try:
+                network = ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"must be networks in CIDR notation such as 10.0.0.0/8 or 2001:db8::/32: "
+                                 f"{entry!r} is none") from None
+            raise ValueError(f"must be networks, not hosts in them: {entry!r} has host bits set "
+                             f"(did you mean {network}?)") from None
+        if str(networks[-1]) != entry:
+            raise ValueError(f"must be written in canonical form: {entry!r} is {networks[-1]}")
+    if len(set(networks)) != len(networks):
+        raise ValueError("must name each network once")
+    everything = [str(n) for n in networks if n.prefixlen == 0]
+    if everything and len(networks) > 1:
+        raise ValueError(f"lets every address in with {everything[0]}, which makes the other entries pointless: "
+                         "give it alone to mean anywhere, or leave it out")
+    return value
+
+
+ClientNetworks = Annotated[list[str], AfterValidator(_client_networks)]
+
+
+def _ip_address(value: str) -> str:
+    """The rule: an IPv4 or IPv6 address of this host (127.0.0.1: this host only; 0.0.0.0: every interface)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError("must be an IPv4 or IPv6 address such as 127.0.0.1 (this host only) or 0.0.0.0 "
+                         "(every interface)") from None
+    return value
+
+
+IpAddress = Annotated[str, AfterValidator(_ip_address)]
 
 
 # Kubernetes resource quantities (k8s.io/apimachinery resource.Quantity): a number,

@@ -14,6 +14,19 @@ from tokmesh_answers import field_problem
 
 # (answers, the text the error must contain)
 BROKEN_RULES = [
+    # Who may reach the API.
+    ({"client_networks": ["10.0.0.1/8"]}, "client_networks: ['10.0.0.1/8'] must be networks, not hosts in them: "
+     "'10.0.0.1/8' has host bits set (did you mean 10.0.0.0/8?)"),
+    ({"client_networks": ["10.0.0.0"]}, "'10.0.0.0' has no /prefix"),
+    ({"client_networks": ["10.0.0.0/33"]}, "must be networks in CIDR notation such as 10.0.0.0/8 or 2001:db8::/32: '10.0.0.0/33' is none"),
+    ({"client_networks": ["fd00::1/64"]}, "'fd00::1/64' has host bits set (did you mean fd00::/64?)"),
+    ({"client_networks": ["0.0.0.0/0", "10.0.0.0/8"]}, "lets every address in with 0.0.0.0/0, which makes the other entries pointless"),
+    ({"client_networks": ["::/0", "fd00::/8"]}, "lets every address in with ::/0"),
+    ({"client_networks": ["10.0.0.0/8", "10.0.0.0/8"]}, "must name each network once"),
+    ({"client_networks": ["10.0.0.0/8; rm -rf /"]}, "is none"),
+    ({"client_namespaces": ["Web"]}, "client_namespaces: ['Web'] must be a DNS label"),
+    ({"compose_publish_address": "localhost"}, "compose_publish_address: 'localhost' must be an IPv4 or IPv6 address"),
+    ({"compose_publish_address": "0.0.0.0:5080"}, "must be an IPv4 or IPv6 address"),
     ({"service_name": "TokMesh"}, "service_name: 'TokMesh' must be a DNS label"),
     ({"service_name": "-tokmesh"}, "service_name: '-tokmesh' must be a DNS label"),
     ({"service_name": "1cache"}, "service_name: '1cache' must be a DNS label: lowercase letters, digits and '-', starting with a letter"),

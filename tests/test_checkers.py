@@ -11,6 +11,7 @@ from pathlib import Path
 
 import checkers
 import pytest
+import yaml
 from conftest import SCENARIOS, require, scenario_answers
 from tokmesh_answers import Answers, validate_answers
 
@@ -57,6 +58,8 @@ def test_systemd_unit_exposure_is_at_most_1_1(scenario: str, tree: Path, figure)
     score = checkers.exposure_score(unit)
     figure(f"exposure, offline [{scenario}]", score)
     assert score <= 1.1
+    if answers.clients_restricted:  # IPAddressDeny=any with the clients' allow list
+        assert score < 1.1
 
 
 @for_scenarios(lambda a: a.image_build)
@@ -158,6 +161,9 @@ RENDERED_FORMS = {
     "cluster_domain": lambda a: [f"{a.service_name}-0.{a.cluster_domain_suffix}"],  # the first peer
     "service_user": lambda a: [f"User={a.service_user}", f'SERVICE_USER="{a.service_user}"'],
     "service_group": lambda a: [f"Group={a.service_group}", f'SERVICE_GROUP="{a.service_group}"'],
+    "client_networks": lambda a: a.client_networks[:1],  # every one, on every platform: below
+    "client_namespaces": lambda a: [f'kubernetes.io/metadata.name: "{n}"' for n in a.client_namespaces[:1]],
+    "compose_publish_address": lambda a: [f"Published on {a.compose_publish_address} (compose_publish_address)"],
 }
 
 
@@ -210,3 +216,23 @@ def test_make_verify_fails_on_a_finding(render_scenario, tmp_path: Path) -> None
     result = _verify(tree, os.pathsep.join([str(checkers.VENV_BIN), os.environ["PATH"]]))
     assert result.returncode == 1
     assert "FAILED: shellcheck" in result.stdout
+
+
+@for_scenarios(lambda a: a.clients_restricted or a.client_namespaces)
+def test_every_client_network_reaches_every_platform_that_filters(scenario: str, tree: Path) -> None:
+    answers = validate_answers(scenario_answers(scenario))
+    if answers.linux:
+        (unit,) = checkers.unit_files(tree)
+        lines = unit.read_text().splitlines()
+        assert "IPAddressDeny=any" in lines
+        assert f"IPAddressAllow=localhost {' '.join(answers.client_networks)}" in lines
+    if answers.kubernetes:
+        policy = yaml.safe_load((tree / "deployments/kubernetes/networkpolicy.yaml").read_text())
+        clients = policy["spec"]["ingress"][0]["from"]
+        assert [c["ipBlock"]["cidr"] for c in clients if "ipBlock" in c] == answers.client_networks
+        assert [c["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                for c in clients if "namespaceSelector" in c] == answers.client_namespaces
+    if answers.windows:
+        script = (tree / "scripts/install-windows.ps1").read_text()
+        assert "$clientNetworks = @(" + ", ".join(f"'{n}'" for n in answers.client_networks) + ")" in script
+        assert script.count("-RemoteAddress $clientNetworks") == 2 * len(answers.client_ports)  # New- and Set-

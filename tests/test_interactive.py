@@ -90,7 +90,8 @@ def test_customising_opens_the_rest_and_a_bad_answer_there_shows_its_rule(termin
     term, dst = terminal
     answer_the_essentials(term)
     term.type("y")
-    for question in ("Server log level", "Seconds the server may spend draining", "Render the server glue"):
+    for question in ("Server log level", "Seconds the server may spend draining", "Render the server glue",
+                     "Networks allowed to reach", "Kubernetes namespaces whose pods", "Host address Compose publishes"):
         term.wait_for(question)
         term.type("Enter")
     term.wait_for("Configuration folder")

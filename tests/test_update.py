@@ -128,11 +128,12 @@ def test_turning_a_platform_off_removes_its_files_and_on_adds_them(template_repo
     assert conflicts(project) == []
 
 
-def test_migration_runs_once_and_only_across_its_version(template_repo, tmp_path) -> None:
+def test_migrations_run_once_and_only_across_their_version(template_repo, tmp_path) -> None:
     old = copy_project(template_repo, tmp_path / "old", "v0.1.0", {"shutdown_timeout": 42})
     result = update(old)
-    assert result.stderr.count(MIGRATION_BANNER) == 1, result.stderr
+    assert result.stderr.count(MIGRATION_BANNER) == 2, result.stderr  # v0.2.0's two
     assert "renamed answer shutdown_timeout to shutdown_timeout_seconds" in result.stderr
+    assert "recorded compose_publish_address: 0.0.0.0" in result.stderr
     assert 'shutdown_timeout: "42s"' in (old / "configs/server/config.yaml").read_text()
 
     current = copy_project(template_repo, tmp_path / "current", "v0.2.0", {"shutdown_timeout_seconds": 42})
@@ -217,6 +218,24 @@ def test_a_tree_from_before_the_customise_question_keeps_every_answer_and_gains_
 
     after = recorded_answers(project)
     assert after["_commit"] == "v0.2.1"
-    assert {k: v for k, v in after.items() if k != "_commit"} == {k: v for k, v in before.items() if k != "_commit"}
+    # Only v0.2.0's new answers: their defaults, and Compose kept on every interface, as
+    # before (the migration).
+    gained = {k: v for k, v in after.items() if k != "_commit" and k not in before}
+    assert gained == {"client_networks": [], "client_namespaces": [], "compose_publish_address": "0.0.0.0"}
+    assert {k: after[k] for k in before if k != "_commit"} == {k: v for k, v in before.items() if k != "_commit"}
     changed = sorted(line[3:] for line in git(project, "status", "--porcelain").splitlines())
-    assert changed == [".copier-answers.yml", "README.md"]  # v0.2.1's README line; the rest renders the same
+    # README: v0.2.0's section on who may reach the API and v0.2.1's line; Compose: why
+    # its address; the Windows firewall rules: their remote addresses, set on every run.
+    # The rest renders the same.
+    assert changed == [".copier-answers.yml", "README.md", "deployments/docker/docker-compose.yaml",
+                       "scripts/install-windows.ps1"]
+    assert '- "5080:5080"' in (project / "deployments/docker/docker-compose.yaml").read_text()  # every interface
+
+
+def test_compose_publishes_on_this_host_only_unless_an_older_tree_published_wider(template_repo, tmp_path) -> None:
+    new = copy_project(template_repo, tmp_path / "new", "v0.2.0", {"platforms": ["docker"]})
+    assert '"127.0.0.1:5080:5080"' in (new / "deployments/docker/docker-compose.yaml").read_text()
+    linux_only = copy_project(template_repo, tmp_path / "linux", "v0.1.1", {"platforms": ["linux"]})
+    result = update(linux_only)
+    assert "no docker in this tree: compose_publish_address not needed" in result.stderr
+    assert "compose_publish_address" not in recorded_answers(linux_only)
