@@ -86,6 +86,16 @@ def answer_the_essentials(term: Terminal) -> None:
     term.wait_for(DEFAULT_RUN_PROMPTS[-1])
 
 
+def refused_then_asked_again(term: Terminal, question: str, bad: str, rule: str, good: str, next_question: str) -> None:
+    """At ``question``, ``bad`` shows ``rule`` and the question stays; ``good`` moves on."""
+    term.wait_for(question)
+    term.type("C-u", bad, "Enter")
+    screen = term.wait_for(rule)
+    assert next_question not in screen
+    term.type("C-u", good, "Enter")
+    term.wait_for(next_question)
+
+
 def test_customising_opens_the_rest_and_a_bad_answer_there_shows_its_rule(terminal) -> None:
     term, dst = terminal
     answer_the_essentials(term)
@@ -94,12 +104,8 @@ def test_customising_opens_the_rest_and_a_bad_answer_there_shows_its_rule(termin
                      "Networks allowed to reach", "Kubernetes namespaces whose pods", "Host address Compose publishes"):
         term.wait_for(question)
         term.type("Enter")
-    term.wait_for("Configuration folder")
-    term.type("C-u", "etc/tokmesh", "Enter")
-    screen = term.wait_for("config_dir: 'etc/tokmesh' must be an absolute POSIX path")
-    assert "Data folder" not in screen
-    term.type("C-u", "/opt/tokmesh/etc", "Enter")
-    term.wait_for("Data folder")
+    refused_then_asked_again(term, "Configuration folder", "etc/tokmesh",
+                             "config_dir: 'etc/tokmesh' must be an absolute POSIX path", "/opt/tokmesh/etc", "Data folder")
     term.type("C-c")
     term.wait_for("EXIT=1")
     assert not dst.exists()
@@ -107,12 +113,8 @@ def test_customising_opens_the_rest_and_a_bad_answer_there_shows_its_rule(termin
 
 def test_a_bad_answer_shows_its_rule_and_is_asked_again(terminal) -> None:
     term, dst = terminal
-    term.wait_for("Service name")
-    term.type("C-u", "Bad_Name", "Enter")
-    screen = term.wait_for("service_name: 'Bad_Name' must be a DNS label")
-    assert "Target platforms" not in screen
-    term.type("C-u", "cache-edge", "Enter")
-    term.wait_for("Target platforms")
+    refused_then_asked_again(term, "Service name", "Bad_Name", "service_name: 'Bad_Name' must be a DNS label",
+                             "cache-edge", "Target platforms")
     term.type("Enter")  # all four platforms
     for question in ("HTTP API port", "Serve HTTPS"):
         term.wait_for(question)

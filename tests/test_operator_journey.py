@@ -33,17 +33,18 @@ README_CHANGE_OF_V0_2_1 = "See the CHANGELOG of tokmesh-deploy for what changed.
 OUTSIDE_COMMANDS = {
     "git": "run here (init, add, commit, clone, status, diff --check; describe by make build)",
     "copier": "run here (make template-check/template-update; update --data in the default journey)",
-    "systemctl": "run under systemd in tests/test_runtime_linux.py (start, reload, stop)",
+    "systemctl": "reload and show run under systemd in tests/test_runtime_linux.py; status and edit are "
+                 "systemd's own, not run",
     "journalctl": "run in tests/test_runtime_linux.py (the shutdown hooks' log lines)",
-    "kubectl": "the calls scripts/k8s-ops.sh makes, run against a fake kubectl in tests/test_k8s_ops.py; "
-               "no API server here",
-    "docker": "`docker login` is the registry's; make docker and make push are run here with DOCKER=echo",
-    "icacls": "Windows only: the grants are read on the installer's syntax tree (tests/test_powershell_rules.py)",
-    "sc.exe": "Windows only: the SID it prints is derived as Windows does (tests/test_answers_model.py)",
-    "Get-Service": "Windows only: not runnable here (no PowerShell)",
-    "Get-Help": "Windows only: the scripts' comment-based help is parsed by the PowerShell checks",
-    "go": "`go get golang.org/x/sys` needs the module proxy; the glue's Windows build is vetted against a stand-in",
-    "pip": "its pins are checked against requirements.lock here",
+    "kubectl": "no API server here: k8s-ops.sh's calls run against a fake kubectl (tests/test_k8s_ops.py); "
+               "what apply -k sends is built by kubectl kustomize in tests/test_checkers.py",
+    "docker": "`docker login` is the registry's, not run; make docker and make push run here with DOCKER=echo",
+    "icacls": "Windows only, not run: the grants are read on the installer's syntax tree (tests/test_powershell_rules.py)",
+    "sc.exe": "Windows only, not run: the SID it prints is derived as Windows does (tests/test_answers_model.py)",
+    "Get-Service": "Windows only, not run (no PowerShell here)",
+    "Get-Help": "Windows only, not run (no PowerShell here)",
+    "go": "`go get golang.org/x/sys` needs the module proxy, not run; the glue's Windows build is vetted against a stand-in",
+    "pip": "not run; its pins are checked against requirements.lock here",
 }
 
 
