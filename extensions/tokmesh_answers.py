@@ -247,6 +247,12 @@ class Answers(BaseModel):
         return bool(self.client_networks or self.client_namespaces)
 
     @property
+    def load_balancer_source_ranges(self) -> list[str]:
+        """A LoadBalancer admits the client networks only: the addresses it forwards from
+        may not be the clients' by the time the NetworkPolicy sees them."""
+        return self.client_networks if self.k8s_service_type == "LoadBalancer" else []
+
+    @property
     def network_policy_clients_description(self) -> str:
         """Whom the NetworkPolicy admits to the API ports, in words."""
         admitted = []

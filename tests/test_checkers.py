@@ -232,6 +232,10 @@ def test_every_client_network_reaches_every_platform_that_filters(scenario: str,
         assert [c["ipBlock"]["cidr"] for c in clients if "ipBlock" in c] == answers.client_networks
         assert [c["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                 for c in clients if "namespaceSelector" in c] == answers.client_namespaces
+        if answers.k8s_service_type == "LoadBalancer":
+            services = yaml.safe_load_all((tree / "deployments/kubernetes/service.yaml").read_text())
+            (client,) = [s for s in services if s and s["metadata"]["name"] == answers.client_service_name]
+            assert client["spec"].get("loadBalancerSourceRanges", []) == answers.client_networks
     if answers.windows:
         script = (tree / "scripts/install-windows.ps1").read_text()
         assert "$clientNetworks = @(" + ", ".join(f"'{n}'" for n in answers.client_networks) + ")" in script
