@@ -27,19 +27,15 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "extensions"), str(REPO / "tests")]  # the model; the tests' conftest
 
-import tokmesh_answers  # noqa: E402  (found through the path above)
-from tokmesh_answers import Answers, answer_rule, validate_answers  # noqa: E402
+import checkers  # noqa: E402  (found through the path above)
+import tokmesh_answers  # noqa: E402
+from tokmesh_answers import PLATFORMS, Answers, answer_rule, validate_answers  # noqa: E402
 
 # The figures the test run measured (conftest's `figure`): kept by every run in .cache/,
 # and handed to the build by tests/test_docs.py, which runs last.
 FIGURES_FILE = Path(os.environ.get("TOKMESH_FIGURES", REPO / ".cache" / "test-figures.json"))
 TEMPLATE = REPO / "template"
 MARKER = re.compile(r"<!-- tokmesh:(?P<name>[a-z-]+)(?: (?P<arg>[a-z]+))? -->")
-PLATFORMS = ("linux", "windows", "docker", "kubernetes")
-# What a template path's condition on `tm.<name>` means for the platform pages.
-CONDITION_PLATFORMS = {"linux": ["linux"], "windows": ["windows"], "docker": ["docker"],
-                       "kubernetes": ["kubernetes"], "image_build": ["docker", "kubernetes"],
-                       "cert_manager": ["kubernetes"], "server_glue": []}
 # Every file any answer can render: all platforms, TLS through cert-manager, the glue.
 EVERYTHING = {"server_glue": True, "tls_enabled": True, "cert_manager_issuer": "letsencrypt"}
 
@@ -82,11 +78,11 @@ def template_files() -> list[Path]:
 
 
 def path_platforms(template_path: Path) -> list[str]:
-    """The platforms a template file belongs to, from its path's conditions (all if none)."""
+    """The platforms a template file belongs to: those whose tree (everything else on)
+    meets its path's conditions, as the answers model reads them."""
     conditions = re.findall(r"\{% if tm\.(\w+) %\}", str(template_path.relative_to(TEMPLATE)))
-    if not conditions:
-        return list(PLATFORMS)
-    return sorted({p for c in conditions for p in CONDITION_PLATFORMS[c]})
+    return [platform for platform in PLATFORMS
+            if all(getattr(validate_answers({**EVERYTHING, "platforms": [platform]}), c) for c in conditions)]
 
 
 @functools.cache
@@ -201,18 +197,13 @@ def security_figures(_: str | None) -> str:
 
 
 def silenced_findings(_: str | None) -> str:
-    """Every checker finding the default tree silences, with the reason written beside it."""
+    """Every checker finding the default tree silences, with the reason written beside it,
+    as the checker tests find them (tests/checkers.py)."""
     rows = []
-    for path in sorted(p for p in default_tree().rglob("*") if p.is_file()):
-        lines = path.read_text(errors="replace").splitlines()
-        for number, line in enumerate(lines, 1):
-            checkov = re.search(r'checkov\.io/skip\d+: "(?P<check>[^=]+)=(?P<why>[^"]+)"', line)
-            shellcheck = re.search(r"# (?P<check>shellcheck (?:disable|source)=\S+)\s*#?\s*(?P<why>.*)", line)
-            found = checkov or shellcheck
-            if found:
-                why = found["why"] or lines[number - 2].strip(" #")
-                rows.append(f"| `{path.relative_to(default_tree())}:{number}` | `{found['check']}` | {cell(why)} |")
-    return "| where | silenced | why |\n|---|---|---|\n" + "\n".join(rows)
+    for finding in checkers.silenced_findings(default_tree()):
+        where, directive = finding.split(": ", 1)
+        rows.append(f"| `{where}` | {code(directive.removeprefix('# '))} |")
+    return "| where | silenced, and why |\n|---|---|\n" + "\n".join(rows)
 
 
 def pod_security(_: str | None) -> str:
@@ -250,7 +241,13 @@ def script_refusals(_: str | None) -> str:
     return "\n".join(out)
 
 
+def install_command(_: str | None) -> str:
+    """What to install to copy and update, at the versions the template is tested with."""
+    return f"```sh\n{validate_answers({}).copier_install_command}\n```"
+
+
 GENERATED = {
+    "install": install_command,
     "questions": questions_reference,
     "files": platform_files,
     "security-figures": security_figures,

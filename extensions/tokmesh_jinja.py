@@ -75,7 +75,7 @@ class CompiledOnce(Extension):
     strings in a default copy.  A compiled template holds no render state, so one source
     shares one.  The files' compiled code is kept across runs as Jinja's bytecode cache
     (as Python keeps .pyc files) under the user's cache folder; Jinja recompiles a file
-    whose source changed.  TOKMESH_DEPLOY_JINJA_CACHE=off turns the files' cache off.
+    whose source changed.  TOKMESH_DEPLOY_JINJA_CACHE=off keeps nothing across runs.
     """
 
     def __init__(self, environment: Environment) -> None:
@@ -99,14 +99,15 @@ def _string_template(environment: Environment, source: str):
     """What Environment.from_string makes, its code kept in the bytecode cache too."""
     cache = environment.bytecode_cache
     if cache is None:
-        return environment.template_class.from_code(
-            environment, environment.compile(source), environment.make_globals(None), None)
-    name = "<string " + hashlib.sha1(source.encode()).hexdigest() + ">"
-    bucket = cache.get_bucket(environment, name, None, source)
-    if bucket.code is None:
-        bucket.code = environment.compile(source)
-        cache.set_bucket(bucket)
-    return environment.template_class.from_code(environment, bucket.code, environment.make_globals(None), None)
+        code = environment.compile(source)
+    else:
+        name = "<string " + hashlib.sha1(source.encode()).hexdigest() + ">"
+        bucket = cache.get_bucket(environment, name, None, source)
+        if bucket.code is None:
+            bucket.code = environment.compile(source)
+            cache.set_bucket(bucket)
+        code = bucket.code
+    return environment.template_class.from_code(environment, code, environment.make_globals(None), None)
 
 
 class _CompiledFiles(FileSystemBytecodeCache):

@@ -78,7 +78,9 @@ def figure(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
 @pytest.fixture(scope="session")
 def copier_template_paths() -> list[str]:
     """pytest-copier copies only what the template is made of."""
-    return ["copier.yml", "template", "extensions"]
+    from template_versions import TEMPLATE_PATHS
+
+    return list(TEMPLATE_PATHS)
 
 
 @pytest.fixture(scope="session")

@@ -52,11 +52,7 @@ def template_repo(tmp_path_factory, default_gitconfig) -> Path:
     for path in TEMPLATE_PATHS:
         target = repo / path
         shutil.rmtree(target) if target.is_dir() else target.unlink()
-        source = REPO_ROOT / path
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
+    copy_template(repo)
     commit_all(repo, "v0.2.0")
     git(repo, "tag", "v0.2.0")
     readme = repo / "template" / "README.md.jinja"
@@ -66,6 +62,18 @@ def template_repo(tmp_path_factory, default_gitconfig) -> Path:
     commit_all(repo, "v0.2.1")
     git(repo, "tag", "v0.2.1")
     return repo
+
+
+def copy_template(dest: Path) -> Path:
+    """The template as this working tree holds it (what Copier reads of it), into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in TEMPLATE_PATHS:
+        source = REPO_ROOT / path
+        if source.is_dir():
+            shutil.copytree(source, dest / path, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, dest / path)
+    return dest
 
 
 def copy_project(template_repo: Path, dst: Path, version: str, answers: dict) -> Path:

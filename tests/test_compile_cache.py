@@ -5,14 +5,11 @@ changed is compiled again, never served from the cache."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO_ROOT
-
-TEMPLATE_PATHS = ("copier.yml", "template", "extensions")
+from template_versions import copy_template
 
 
 def copy(template: Path, dst: Path, cache: Path, enabled: bool = True) -> dict[str, str]:
@@ -24,20 +21,8 @@ def copy(template: Path, dst: Path, cache: Path, enabled: bool = True) -> dict[s
             if p.is_file() and p.name != ".copier-answers.yml"}
 
 
-def template_copy(tmp_path: Path) -> Path:
-    template = tmp_path / "template-src"
-    for name in TEMPLATE_PATHS:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, template / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            template.mkdir(exist_ok=True)
-            shutil.copy2(source, template / name)
-    return template
-
-
 def test_a_tree_from_the_cache_is_the_tree_without_it(tmp_path: Path) -> None:
-    template, cache = template_copy(tmp_path), tmp_path / "cache"
+    template, cache = copy_template(tmp_path / "template-src"), tmp_path / "cache"
     without = copy(template, tmp_path / "without", cache, enabled=False)
     assert not (cache / "tokmesh-deploy").exists()
     first = copy(template, tmp_path / "first", cache)  # fills the cache
@@ -47,7 +32,7 @@ def test_a_tree_from_the_cache_is_the_tree_without_it(tmp_path: Path) -> None:
 
 
 def test_a_changed_template_file_is_compiled_again(tmp_path: Path) -> None:
-    template, cache = template_copy(tmp_path), tmp_path / "cache"
+    template, cache = copy_template(tmp_path / "template-src"), tmp_path / "cache"
     copy(template, tmp_path / "before", cache)
     readme = template / "template/README.md.jinja"
     readme.write_text(readme.read_text() + "\nChanged after the cache was filled: {{ tm.service_name }}.\n")

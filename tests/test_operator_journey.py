@@ -173,6 +173,7 @@ def test_the_install_command_pins_what_requirements_lock_pins() -> None:
     assert command[:2] == ["pip", "install"]
     assert {"copier", "copier-template-extensions", "pydantic"} == {pin.split("==")[0] for pin in command[2:]}
     assert set(command[2:]) <= locked
+    assert " ".join(command) in (REPO_ROOT / "README.md").read_text()  # the README's install line
 
 
 @pytest.mark.parametrize("scenario", [*SCENARIOS, "server-glue"])

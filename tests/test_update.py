@@ -224,10 +224,11 @@ def test_a_tree_from_before_the_customise_question_keeps_every_answer_and_gains_
     assert gained == {"client_networks": [], "client_namespaces": [], "compose_publish_address": "0.0.0.0"}
     assert {k: after[k] for k in before if k != "_commit"} == {k: v for k, v in before.items() if k != "_commit"}
     changed = sorted(line[3:] for line in git(project, "status", "--porcelain").splitlines())
-    # README: v0.2.0's section on who may reach the API and v0.2.1's line; Compose: why
-    # its address; the Windows firewall rules: their remote addresses, set on every run.
+    # Makefile: one check that src/ holds the sources, before every Go target; README:
+    # v0.2.0's section on who may reach the API and v0.2.1's line; Compose: why its
+    # address; the Windows firewall rules: their remote addresses, set on every run.
     # The rest renders the same.
-    assert changed == [".copier-answers.yml", "README.md", "deployments/docker/docker-compose.yaml",
+    assert changed == [".copier-answers.yml", "Makefile", "README.md", "deployments/docker/docker-compose.yaml",
                        "scripts/install-windows.ps1"]
     assert '- "5080:5080"' in (project / "deployments/docker/docker-compose.yaml").read_text()  # every interface
 
