@@ -5,6 +5,8 @@ template version reads the answers under their new names.
 
     python migrations.py rename-answer OLD NEW ANSWERS_FILE
     python migrations.py keep-answer NAME VALUE ANSWERS_FILE [--platform P]
+    python migrations.py drop-answer NAME ANSWERS_FILE --why TEXT
+    python migrations.py replace-default NAME OLD NEW ANSWERS_FILE
 """
 
 from __future__ import annotations
@@ -50,6 +52,30 @@ def keep_answer(answers_file: Path, name: str, value: str, platform: str | None)
             f"(the new default differs; change it with copier update --data {name}=...)")
 
 
+def drop_answer(answers_file: Path, name: str, why: str) -> str:
+    """Remove answer ``name``, whose question is gone; ``why`` tells the operator what
+    took its place."""
+    text = answers_file.read_text()
+    answers = yaml.safe_load(text) or {}
+    if name not in answers:
+        return f"no answer {name} to remove"
+    value = answers.pop(name)
+    _write(answers_file, text, answers)
+    return f"removed answer {name} ({value!r}): {why}"
+
+
+def replace_default(answers_file: Path, name: str, old: str, new: str) -> str:
+    """Move ``name`` from an old default that no longer works to the new default; an answer
+    the operator chose (anything but ``old``) is left alone."""
+    text = answers_file.read_text()
+    answers = yaml.safe_load(text) or {}
+    if answers.get(name) != yaml.safe_load(old):
+        return f"{name} is not the old default {old}: left as it is"
+    answers[name] = yaml.safe_load(new)
+    _write(answers_file, text, answers)
+    return f"{name}: the old default {old} replaced by the new default {new}"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="migrations.py")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -62,11 +88,24 @@ def main(argv: list[str]) -> int:
     keep.add_argument("value")
     keep.add_argument("answers_file", type=Path)
     keep.add_argument("--platform")
+    drop = commands.add_parser("drop-answer")
+    drop.add_argument("name")
+    drop.add_argument("answers_file", type=Path)
+    drop.add_argument("--why", required=True)
+    replace = commands.add_parser("replace-default")
+    replace.add_argument("name")
+    replace.add_argument("old")
+    replace.add_argument("new")
+    replace.add_argument("answers_file", type=Path)
     args = parser.parse_args(argv)
     if args.command == "rename-answer":
         message = rename_answer(args.answers_file, args.old, args.new)
-    else:
+    elif args.command == "keep-answer":
         message = keep_answer(args.answers_file, args.name, args.value, args.platform)
+    elif args.command == "drop-answer":
+        message = drop_answer(args.answers_file, args.name, args.why)
+    else:
+        message = replace_default(args.answers_file, args.name, args.old, args.new)
     print(f"tokmesh-deploy migration: {message} in {args.answers_file}", file=sys.stderr)
     return 0
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from tokmesh_rules import (
     YAML_KEYWORDS,
     Account,
+    BuilderImage,
     ClientNetworks,
     DnsLabel,
     DnsSubdomain,
@@ -51,9 +52,41 @@ RESTART_DELAY_SECONDS = 5
 # (every STARTUP_PROBE_PERIOD_SECONDS) and the upgrade scripts' wait share it.
 STARTUP_BUDGET_SECONDS = 60
 STARTUP_PROBE_PERIOD_SECONDS = 2
+# How long a Kubernetes replica coming back waits before it joins: tokmesh-go's Raft
+# elects within about two election timeouts of 1 s once its leader has gone.
+REJOIN_DELAY_SECONDS = 5
+# tokmesh-go at the commit the trees are written for (tests/contract/tokmesh-go.yml): its
+# generated protobuf code needs protoc, Debian bookworm's in the image (protoc-gen-go comes
+# from the protobuf module its own go.mod pins).
+TOKMESH_GO_COMMIT = "56d6f543b3babada65b2d3e4808e35416702e363"
+# protoc 3.21.12, any Debian revision of it (point releases replace the old ones on the mirror).
+PROTOC_DEBIAN_VERSION = "3.21.12-*"
+# The server's own drain budget: main.go passes 30 s to its shutdown handler.
+SERVER_DRAIN_SECONDS = 30
 # What `copier update` of a rendered tree needs: Copier, the loader of this template's
 # extensions, and pydantic for the answers model (the versions requirements.lock pins).
 UPDATE_REQUIREMENTS = ("copier==9.19.1", "copier-template-extensions==0.3.4", "pydantic==2.14.4")
+
+
+class ServerConfig:
+    """What one platform's config file hands tokmesh-go, in its own schema (keys as
+    tests/contract/tokmesh-go.yml lists them)."""
+
+    def __init__(self, answers: Answers, listen_address: str, data_dir: str, tls_cert_file: str,
+                 tls_key_file: str) -> None:
+        self.http_addr = host_port(listen_address, answers.http_port)
+        self.redis_enabled = answers.redis_enabled
+        self.redis_addr = host_port(listen_address, answers.redis_port)
+        self.data_dir = data_dir
+        self.tls_enabled = answers.tls_enabled
+        self.tls_cert_file = tls_cert_file
+        self.tls_key_file = tls_key_file
+        self.log_level = answers.log_level
+
+
+def host_port(host: str, port: int) -> str:
+    """host:port as Go's net package reads it (an IPv6 address in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class AnswerError(ValueError):
@@ -78,8 +111,11 @@ class Answers(BaseModel):
         default_factory=lambda: list(PLATFORMS)
     )
     http_port: Port = 5080
-    https_port: Port = 5443
     cluster_port: Port = 5343
+    gossip_port: Port = 5344
+    listen_address: IpAddress = "0.0.0.0"
+    redis_enabled: bool = False
+    redis_port: Port = 6379
     tls_enabled: bool = False
     tls_cert_file: PosixPath = "/etc/tokmesh-server/tls/tls.crt"
     tls_key_file: PosixPath = "/etc/tokmesh-server/tls/tls.key"
@@ -99,7 +135,7 @@ class Answers(BaseModel):
     image_repository: ImageRepository = "tokmesh/tokmesh-server"
     image_tag: ImageTag = "1.0.0"
     image_digest: ImageDigest = ""
-    builder_image: ImageReference = "golang:1.23-alpine"
+    builder_image: BuilderImage = "golang:1.24-bookworm"
     runtime_image: ImageReference = "alpine:3.20"
     container_uid: Annotated[int, Field(ge=10000, le=2147483647)] = 10001
 
@@ -171,34 +207,70 @@ class Answers(BaseModel):
         return f"{self.config_dir}/config.yaml"
 
     @property
+    def state_dir(self) -> str:
+        """tokmesh-go keeps its WAL and snapshots in data/ below storage.data_dir."""
+        return f"{self.data_dir}/data"
+
+    @property
     def wal_dir(self) -> str:
-        return f"{self.data_dir}/wal"
+        return f"{self.state_dir}/wal"
 
     @property
     def snapshot_dir(self) -> str:
-        return f"{self.data_dir}/snapshots"
+        return f"{self.state_dir}/snapshots"
+
+    @property
+    def raft_dir(self) -> str:
+        """cluster.data_dir on Kubernetes: Raft's own store, on the replica's volume."""
+        return f"{self.data_dir}/raft"
 
     @property
     def tls_dir(self) -> str:
         return self.tls_cert_file.rsplit("/", 1)[0]
 
+    # ---- the server's configuration, per platform ------------------------------
+
     @property
-    def listen_host(self) -> str:
-        return "0.0.0.0"
+    def linux_server_config(self) -> ServerConfig:
+        """configs/server/config.yaml: the host's address answered, the FHS paths."""
+        return ServerConfig(self, self.listen_address, self.data_dir, self.tls_cert_file, self.tls_key_file)
+
+    @property
+    def container_server_config(self) -> ServerConfig:
+        """configs/container/config.yaml: every interface of the container's own network."""
+        return ServerConfig(self, "0.0.0.0", self.data_dir, self.tls_cert_file, self.tls_key_file)
+
+    @property
+    def windows_server_config(self) -> ServerConfig:
+        """configs/windows/config.yaml: the host's address answered, the data root's paths."""
+        return ServerConfig(self, self.listen_address, self.windows_data_dir,
+                            f"{self.windows_cert_dir}\\{self.tls_cert_name}",
+                            f"{self.windows_cert_dir}\\{self.tls_key_name}")
 
     # ---- ports ----------------------------------------------------------------
 
     @property
     def client_ports(self) -> list[dict[str, Any]]:
-        """The ports clients use: HTTP always (health checks), HTTPS with TLS."""
-        ports = [{"name": "http", "port": self.http_port}]
-        if self.tls_enabled:
-            ports.append({"name": "https", "port": self.https_port})
+        """The ports clients use: the HTTP API (HTTPS with TLS, on the same port; the
+        health checks too) and, when answered, the Redis protocol."""
+        ports = [{"name": "http", "port": self.http_port, "protocol": "TCP"}]
+        if self.redis_enabled:
+            ports.append({"name": "redis", "port": self.redis_port, "protocol": "TCP"})
         return ports
 
     @property
+    def peer_ports(self) -> list[dict[str, Any]]:
+        """The ports replicas use among themselves, only where clustering is on: Raft (TCP)
+        and gossip (memberlist: TCP and UDP on one port)."""
+        if not self.cluster_enabled:
+            return []
+        return [{"name": "raft", "port": self.cluster_port, "protocol": "TCP"},
+                {"name": "gossip", "port": self.gossip_port, "protocol": "TCP"},
+                {"name": "gossip-udp", "port": self.gossip_port, "protocol": "UDP"}]
+
+    @property
     def container_ports(self) -> list[dict[str, Any]]:
-        return [*self.client_ports, {"name": "cluster", "port": self.cluster_port}]
+        return [*self.client_ports, *self.peer_ports]
 
     # ---- who may reach the API ----------------------------------------------------
 
@@ -273,16 +345,47 @@ class Answers(BaseModel):
         return "/ready"
 
     @property
+    def http_scheme(self) -> str:
+        """With TLS the server serves HTTPS on its one HTTP address."""
+        return "https" if self.tls_enabled else "http"
+
+    @property
+    def local_probe_host(self) -> str:
+        """Where this host's scripts reach the API: loopback when the server listens on
+        every interface, else the one address it listens on."""
+        return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.listen_address, self.listen_address)
+
+    @property
+    def local_probe_authority(self) -> str:
+        return host_port(self.local_probe_host, self.http_port)
+
+    @property
+    def k8s_probe_scheme(self) -> str:
+        return self.http_scheme.upper()
+
+    @property
+    def wget_options(self) -> list[str]:
+        """busybox wget, quiet, body discarded; over TLS without checking the certificate,
+        which names the service, not the address probed."""
+        return ["-q", "-O", "/dev/null", *(["--no-check-certificate"] if self.tls_enabled else [])]
+
+    @property
     def healthcheck_command(self) -> list[str]:
         """The image's and Compose's health check: busybox wget, in exec form."""
-        url = f"http://127.0.0.1:{self.http_port}{self.health_path}"
-        return ["wget", "-q", "-O", "/dev/null", url]
+        url = f"{self.http_scheme}://127.0.0.1:{self.http_port}{self.health_path}"
+        return ["wget", *self.wget_options, url]
 
     # ---- timeouts shared by systemd, Compose, Kubernetes and Windows ----------
 
     @property
     def stop_grace_seconds(self) -> int:
-        return self.shutdown_timeout_seconds + STOP_GRACE_MARGIN_SECONDS
+        """How long supervisors wait for a stop: never less than the server's own drain."""
+        return max(self.shutdown_timeout_seconds, SERVER_DRAIN_SECONDS) + STOP_GRACE_MARGIN_SECONDS
+
+    @property
+    def server_drain_seconds(self) -> int:
+        """How long tokmesh-go itself drains: fixed in its main.go, whatever the answer."""
+        return SERVER_DRAIN_SECONDS
 
     @property
     def restart_delay_seconds(self) -> int:
@@ -314,13 +417,23 @@ class Answers(BaseModel):
     def tree_ignored_paths(self) -> list[tuple[str, str]]:
         """(pattern, why) for the tree's .gitignore: what builds and operations leave in
         the tree.  Copier updates only a clean tree, so none of it may show as untracked."""
-        ignored = [("/src/", "tokmesh-go's clone, a repository of its own"),
+        ignored = [(f"/{self.source_checkout}/", "tokmesh-go's clone, a repository of its own"),
                    ("/bin/", "make build's binaries")]
         if self.docker or self.kubernetes:
             ignored.append((f"/{self.tree_backup_dir}/", "make compose-backup's and make k8s-copy's archives"))
         if self.docker:
             ignored.append(("/deployments/docker/.env", "the image Compose runs on this host (make compose-upgrade)"))
         return ignored
+
+    @property
+    def source_checkout(self) -> str:
+        """Where the operator clones tokmesh-go in the tree (a repository of its own)."""
+        return "tokmesh-go"
+
+    @property
+    def go_module_dir(self) -> str:
+        """tokmesh-go's Go module: the src/ folder of its repository."""
+        return f"{self.source_checkout}/src"
 
     @property
     def copier_install_command(self) -> str:
@@ -407,10 +520,19 @@ class Answers(BaseModel):
         """tokmesh-go's module path: the server glue imports its packages through it."""
         return "github.com/yndnr/tokmesh-go"
 
+    def go_ldflags(self, version: str, commit: str, build_time: str) -> str:
+        """The linker flags of a release build: stripped, and the version, commit and build
+        time stamped into the variables tokmesh-go's main prints with -version."""
+        return (f"-s -w -X main.version={version} -X main.commit={commit} "
+                f"-X main.buildTime={build_time}")
+
     @property
-    def version_ldflag(self) -> str:
-        """The linker flag that stamps the version, as the tokmesh-go build sets it."""
-        return f"-X {self.go_module}/internal/infra/buildinfo.Version"
+    def tokmesh_go_commit(self) -> str:
+        return TOKMESH_GO_COMMIT
+
+    @property
+    def protoc_debian_version(self) -> str:
+        return PROTOC_DEBIAN_VERSION
 
     @property
     def oci_labels(self) -> dict[str, str]:
@@ -445,9 +567,13 @@ class Answers(BaseModel):
         return f"{self.service_name}-tls"
 
     @property
+    def last_ordinal(self) -> int:
+        return self.replicas - 1
+
+    @property
     def canary_ordinal(self) -> int:
         """A staged rollout's partition: the highest ordinal takes the new revision first."""
-        return self.replicas - 1
+        return self.last_ordinal
 
     @property
     def canary_pod_name(self) -> str:
@@ -494,11 +620,23 @@ class Answers(BaseModel):
         ]
 
     @property
-    def cluster_peers(self) -> list[str]:
-        return [
-            f"{self.service_name}-{ordinal}.{self.cluster_domain_suffix}:{self.cluster_port}"
-            for ordinal in range(self.replicas)
-        ]
+    def cluster_peer_hosts(self) -> list[str]:
+        """Every replica's DNS name under the headless Service: the gossip seeds."""
+        return [f"{self.service_name}-{ordinal}.{self.cluster_domain_suffix}" for ordinal in range(self.replicas)]
+
+    @property
+    def k8s_rejoin_delay_seconds(self) -> int:
+        return REJOIN_DELAY_SECONDS
+
+    @property
+    def k8s_node_config_file(self) -> str:
+        """The config each replica runs with: the ConfigMap's, plus its own cluster
+        settings, written by the node-config init container into the run folder."""
+        return f"{self.run_dir}/config.yaml"
+
+    @property
+    def k8s_server_config_file(self) -> str:
+        return self.k8s_node_config_file if self.cluster_enabled else self.config_file
 
     @property
     def selector_labels(self) -> dict[str, str]:
@@ -552,11 +690,10 @@ class Answers(BaseModel):
 def cross_field_problems(answers: Mapping[str, Any]) -> list[str]:
     """The rules that span several answers, on whatever answers are known so far."""
     problems: list[str] = []
-    ports = {
-        name: answers[name]
-        for name in ("http_port", "https_port", "cluster_port")
-        if isinstance(answers.get(name), int)
-    }
+    port_answers = ["http_port", "cluster_port", "gossip_port"]
+    if answers.get("redis_enabled"):
+        port_answers.append("redis_port")
+    ports = {name: answers[name] for name in port_answers if isinstance(answers.get(name), int)}
     seen: dict[int, str] = {}
     for name, port in ports.items():
         if port in seen:
@@ -752,8 +889,9 @@ _SEPARATE_DIRS = "config, data and run dirs separate"
 _NOT_HOME = "not below /home, /root or /run/user (ProtectHome= hides those)"
 CROSS_ANSWER_RULES = {
     "http_port": "distinct from the other ports",
-    "https_port": "distinct from the other ports",
     "cluster_port": "distinct from the other ports",
+    "gossip_port": "distinct from the other ports",
+    "redis_port": "distinct from the other ports",
     "service_name": "with Kubernetes, short enough for every derived name (at most 52: the revision-hash label)",
     "k8s_namespace": "not a namespace the cluster owns (kube-*, default)",
     "cpu_request": "not above cpu_limit",

@@ -205,7 +205,7 @@ def _image_reference(value: str) -> str:
     if problem:
         raise ValueError(problem.replace("an OCI image repository such as tokmesh/tokmesh-server or "
                                          "registry.example.com:5000/team/tokmesh-server",
-                                         "an OCI image reference such as alpine:3.20 or golang:1.23-alpine"))
+                                         "an OCI image reference such as alpine:3.20 or golang:1.24-bookworm"))
     return value
 
 
@@ -230,6 +230,28 @@ ImageDigest = Annotated[
     _rule(r"(sha256:[a-f0-9]{64})?", "empty or sha256: followed by 64 lowercase hex digits", 71),
 ]
 ImageReference = Annotated[str, AfterValidator(_image_reference)]
+
+# tokmesh-go's go.mod says go 1.24.0; the Dockerfile installs protoc with apt-get.
+GO_MINIMUM = (1, 24)
+_GOLANG_IMAGES = {"golang", "library/golang", "docker.io/library/golang", "docker.io/golang"}
+
+
+def _go_builder(value: str) -> str:
+    """The rule: for the official golang images, Go 1.24 or newer on Debian (tokmesh-go's go.mod, and apt-get for protoc)."""
+    repository, _, tag = value.partition("@")[0].rpartition(":")
+    if repository not in _GOLANG_IMAGES:
+        return value  # another builder: the operator vouches for its Go and apt-get
+    version = re.match(r"(\d+)\.(\d+)", tag)
+    if version and tuple(int(n) for n in version.groups()) < GO_MINIMUM:
+        raise ValueError(f"has Go {version.group(0)}: tokmesh-go needs Go {GO_MINIMUM[0]}.{GO_MINIMUM[1]} or newer "
+                         "(its go.mod), e.g. golang:1.24-bookworm")
+    if "alpine" in tag:
+        raise ValueError("is Alpine-based: the Dockerfile installs protoc with apt-get; use a Debian-based tag "
+                         "such as golang:1.24-bookworm")
+    return value
+
+
+BuilderImage = Annotated[str, AfterValidator(_image_reference), AfterValidator(_go_builder)]
 StorageClass = Annotated[
     str,
     _rule(

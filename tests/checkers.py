@@ -262,13 +262,13 @@ def cross_object_problems(objects: list[dict[str, Any]]) -> list[str]:
     for name in client_ports:
         if name not in admitted:
             problems.append(f"NetworkPolicy does not admit client port {name}")
-    peer_rules = admitted.get("cluster", [])
-    if not any(
-        _matches(peer["podSelector"]["matchLabels"], pod_labels)
-        for rule in peer_rules
-        for peer in rule.get("from", [])
-    ):
-        problems.append("NetworkPolicy does not admit cluster traffic from the peers")
+    # Raft and gossip, where clustering is on: from the peers (the other replicas) only.
+    container = pod_spec["containers"][0]
+    peer_ports = {p["name"] for p in container["ports"]} - client_ports
+    for name in peer_ports:
+        if not any(_matches(peer.get("podSelector", {}).get("matchLabels", {"": None}), pod_labels)
+                   for rule in admitted.get(name, []) for peer in rule.get("from", [])):
+            problems.append(f"NetworkPolicy does not admit peer port {name} from the peers")
     return problems
 
 

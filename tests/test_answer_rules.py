@@ -61,7 +61,11 @@ BROKEN_RULES = [
     ({"http_port": 443}, "http_port: 443 must be between 1024 and 65535: the server runs without privileges"),
     ({"cluster_port": 65536}, "cluster_port: 65536 must be between 1024 and 65535"),
     ({"cluster_port": 5080}, "cluster_port: 5080 is already used by http_port"),
-    ({"tls_enabled": True, "https_port": 5080}, "https_port: 5080 is already used by http_port"),
+    ({"gossip_port": 5343}, "gossip_port: 5343 is already used by cluster_port"),
+    ({"redis_enabled": True, "redis_port": 5080}, "redis_port: 5080 is already used by http_port"),
+    ({"listen_address": "localhost"}, "listen_address: 'localhost' must be an IPv4 or IPv6 address"),
+    ({"builder_image": "golang:1.23-bookworm"}, "builder_image: 'golang:1.23-bookworm' has Go 1.23: tokmesh-go needs Go 1.24"),
+    ({"builder_image": "golang:1.24-alpine"}, "builder_image: 'golang:1.24-alpine' is Alpine-based: the Dockerfile installs protoc with apt-get"),
     (
         {"tls_enabled": True, "tls_cert_file": "/etc/tls/a.crt", "tls_key_file": "/etc/keys/a.key"},
         "tls_key_file: '/etc/keys/a.key' must be in the same folder as tls_cert_file",

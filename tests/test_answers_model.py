@@ -8,13 +8,17 @@ from tokmesh_answers import validate_answers
 def test_peers_name_every_replica_through_the_headless_service() -> None:
     answers = validate_answers({"replicas": 3, "k8s_namespace": "prod", "cluster_port": 7000})
     assert answers.cluster_enabled
-    assert answers.cluster_peers == [
-        f"tokmesh-server-{i}.tokmesh-server.prod.svc.cluster.local:7000" for i in range(3)
+    assert answers.cluster_peer_hosts == [
+        f"tokmesh-server-{i}.tokmesh-server.prod.svc.cluster.local" for i in range(3)
     ]
+    assert answers.k8s_server_config_file == f"{answers.run_dir}/config.yaml"
 
 
-def test_one_replica_is_no_cluster() -> None:
-    assert not validate_answers({"replicas": 1}).cluster_enabled
+def test_one_replica_is_no_cluster_and_opens_no_peer_port() -> None:
+    single = validate_answers({"replicas": 1})
+    assert not single.cluster_enabled
+    assert single.peer_ports == []
+    assert single.k8s_server_config_file == single.config_file
 
 
 def test_image_reference_carries_the_digest_when_given() -> None:
@@ -24,7 +28,9 @@ def test_image_reference_carries_the_digest_when_given() -> None:
 
 
 def test_supervisors_wait_longer_than_the_server_drains() -> None:
-    assert validate_answers({"shutdown_timeout_seconds": 20}).stop_grace_seconds == 25
+    assert validate_answers({"shutdown_timeout_seconds": 60}).stop_grace_seconds == 65
+    # tokmesh-go drains for 30 s whatever the answer: a shorter wait would cut it off.
+    assert validate_answers({"shutdown_timeout_seconds": 20}).stop_grace_seconds == 35
 
 
 def test_systemd_directories_are_named_relative_to_their_roots() -> None:
@@ -36,10 +42,24 @@ def test_systemd_directories_are_named_relative_to_their_roots() -> None:
     assert custom.systemd_state_directory is None
 
 
-def test_https_port_is_served_only_with_tls() -> None:
-    assert [p["name"] for p in validate_answers({}).container_ports] == ["http", "cluster"]
-    tls = validate_answers({"tls_enabled": True})
-    assert [p["name"] for p in tls.container_ports] == ["http", "https", "cluster"]
+def test_tls_is_served_on_the_one_http_port_and_redis_only_when_answered() -> None:
+    ports = lambda answers: [(p["name"], p["port"], p["protocol"]) for p in answers.container_ports]  # noqa: E731
+    assert ports(validate_answers({})) == [("http", 5080, "TCP"), ("raft", 5343, "TCP"),
+                                           ("gossip", 5344, "TCP"), ("gossip-udp", 5344, "UDP")]
+    tls = validate_answers({"tls_enabled": True, "redis_enabled": True})
+    assert ports(tls)[:2] == [("http", 5080, "TCP"), ("redis", 6379, "TCP")]
+    assert tls.http_scheme == "https" and tls.k8s_probe_scheme == "HTTPS"
+    assert tls.healthcheck_command[-1] == "https://127.0.0.1:5080/health"
+
+
+def test_each_platform_config_listens_where_its_clients_reach_it() -> None:
+    answers = validate_answers({"listen_address": "10.1.2.3", "windows_data_dir": "D:\\tokmesh"})
+    assert answers.linux_server_config.http_addr == "10.1.2.3:5080"
+    assert answers.container_server_config.http_addr == "0.0.0.0:5080"
+    assert answers.windows_server_config.data_dir == "D:\\tokmesh"
+    assert answers.local_probe_authority == "10.1.2.3:5080"
+    assert validate_answers({"listen_address": "::"}).local_probe_authority == "[::1]:5080"
+    assert validate_answers({}).wal_dir == "/var/lib/tokmesh-server/data/wal"
 
 
 def test_pod_disruption_budget_keeps_a_quorum() -> None:
@@ -58,9 +78,9 @@ def test_service_sid_is_the_one_windows_derives_from_the_service_name() -> None:
     assert validate_answers({}).windows_service_sid != validate_answers({"service_name": "cache-edge"}).windows_service_sid
 
 
-def test_version_flag_and_glue_imports_share_the_go_module() -> None:
-    answers = validate_answers({})
-    assert answers.version_ldflag == f"-X {answers.go_module}/internal/infra/buildinfo.Version"
+def test_release_builds_stamp_the_variables_tokmesh_go_prints() -> None:
+    assert validate_answers({}).go_ldflags("1.2.3", "abc", "now") == (
+        "-s -w -X main.version=1.2.3 -X main.commit=abc -X main.buildTime=now")
 
 
 def test_quantities_compare_exactly_as_kubernetes_reads_them() -> None:
@@ -81,6 +101,6 @@ def test_names_need_only_fit_kubernetes_when_kubernetes_is_chosen() -> None:
 def test_peers_and_certificate_names_follow_the_cluster_domain() -> None:
     answers = validate_answers({"cluster_domain": "k8s.corp.example", "tls_enabled": True,
                                 "cert_manager_issuer": "internal-ca"})
-    assert all(p.endswith(".tokmesh-server.tokmesh.svc.k8s.corp.example:5343") for p in answers.cluster_peers)
+    assert all(p.endswith(".tokmesh-server.tokmesh.svc.k8s.corp.example") for p in answers.cluster_peer_hosts)
     assert answers.cert_manager
     assert answers.certificate_dns_names[-1] == "*.tokmesh-server.tokmesh.svc.k8s.corp.example"

@@ -158,7 +158,7 @@ def _occurs(value: str, text: str) -> bool:
 RENDERED_FORMS = {
     "memory_limit": lambda a: [a.memory_limit, str(a.memory_limit_bytes)],  # Compose takes bytes
     "k8s_namespace": lambda a: [f"namespace: {a.k8s_namespace}", f".{a.k8s_namespace}.svc"],
-    "cluster_domain": lambda a: [f"{a.service_name}-0.{a.cluster_domain_suffix}"],  # the first peer
+    "cluster_domain": lambda a: [f"$host.{a.cluster_domain_suffix}"],  # the peers, in node-config
     "service_user": lambda a: [f"User={a.service_user}", f'SERVICE_USER="{a.service_user}"'],
     "service_group": lambda a: [f"Group={a.service_group}", f'SERVICE_GROUP="{a.service_group}"'],
     "client_networks": lambda a: a.client_networks[:1],  # every one, on every platform: below

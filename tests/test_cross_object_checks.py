@@ -35,7 +35,9 @@ BREAKS = {
         lambda o: _one(o, "StatefulSet")["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
         ["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["labelSelector"]
         ["matchLabels"].update(app="tokmesh"),
-    "NetworkPolicy does not admit cluster traffic from the peers":
+    "NetworkPolicy does not admit peer port gossip-udp from the peers":
+        lambda o: _one(o, "NetworkPolicy")["spec"]["ingress"][-1]["ports"].pop(),
+    "NetworkPolicy does not admit peer port raft from the peers":
         lambda o: _one(o, "NetworkPolicy")["spec"]["ingress"].pop(),
     "PodDisruptionBudget selects no pod":
         lambda o: _one(o, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"].update(tier="x"),

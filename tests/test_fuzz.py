@@ -36,7 +36,8 @@ windows_folder = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9 ._()-]{0,14}[A-Za-z0-9_)
 
 @st.composite
 def valid_answers(draw) -> dict:
-    http_port, https_port, cluster_port = draw(st.lists(st.integers(1024, 65535), min_size=3, max_size=3, unique=True))
+    http_port, cluster_port, gossip_port, redis_port = draw(
+        st.lists(st.integers(1024, 65535), min_size=4, max_size=4, unique=True))
     name = draw(label)
     tls_folder = draw(segment)
     config_dir = f"/etc/{draw(segment)}"
@@ -45,8 +46,11 @@ def valid_answers(draw) -> dict:
         "service_name": name,
         "platforms": [p for p in PLATFORMS if p in chosen],
         "http_port": http_port,
-        "https_port": https_port,
         "cluster_port": cluster_port,
+        "gossip_port": gossip_port,
+        "redis_enabled": draw(st.booleans()),
+        "redis_port": redis_port,
+        "listen_address": draw(st.sampled_from(["0.0.0.0", "127.0.0.1", "::", "192.0.2.10"])),
         "tls_enabled": draw(st.booleans()),
         "config_dir": config_dir,
         "tls_cert_file": f"{config_dir}/{tls_folder}/{draw(segment)}.crt",

@@ -15,9 +15,9 @@ import yaml
 from conftest import require
 
 # The prompts of a default run with all four platforms, in order: the essentials, then
-# the question that opens the rest (https_port waits for TLS, which defaults to no).
+# the question that opens the rest.
 DEFAULT_RUN_PROMPTS = ["Service name", "Target platforms", "HTTP API port", "Serve HTTPS",
-                       "Port the replicas talk", "Kubernetes replicas", "Kubernetes namespace",
+                       "Kubernetes replicas", "Kubernetes namespace",
                        "Container image repository", "Container image tag", "Customise paths"]
 QMARK = "🎤"
 
@@ -100,8 +100,8 @@ def test_customising_opens_the_rest_and_a_bad_answer_there_shows_its_rule(termin
     term, dst = terminal
     answer_the_essentials(term)
     term.type("y")
-    for question in ("Server log level", "Seconds the server may spend draining", "Render the server glue",
-                     "Networks allowed to reach", "Kubernetes namespaces whose pods", "Host address Compose publishes"):
+    for question in ("Server log level", "Seconds supervisors give the server", "Render the server glue",
+                     "Address the server listens on", "Serve the Redis protocol", "Networks allowed to reach", "Kubernetes namespaces whose pods", "Host address Compose publishes"):
         term.wait_for(question)
         term.type("Enter")
     refused_then_asked_again(term, "Configuration folder", "etc/tokmesh",
@@ -119,9 +119,9 @@ def test_a_bad_answer_shows_its_rule_and_is_asked_again(terminal) -> None:
     for question in ("HTTP API port", "Serve HTTPS"):
         term.wait_for(question)
         term.type("Enter")
-    term.wait_for("Port the replicas talk")
-    term.type("C-u", "5080", "Enter")
-    term.wait_for("cluster_port: 5080 is already used by http_port; the ports must be distinct")
+    term.wait_for("Kubernetes replicas")
+    term.type("C-u", "0", "Enter")
+    term.wait_for("replicas: 0 must be greater than or equal to 1")
     term.type("C-c")
     term.wait_for("EXIT=1")
     assert not dst.exists()

@@ -1,6 +1,6 @@
 """The operator's journey: the tree's README followed as an operator follows it, from
-`copier copy` to `make template-update`, with tokmesh-go's sources (the stand-in) in a
-repository of their own in src/; and every command the README names either run here or
+`copier copy` to `make template-update`, with tokmesh-go (the stand-in, its module in the
+repository's src/ as tokmesh-go's is) cloned into the tree; and every command the README names either run here or
 found in the tree (a Make target, a script) or mapped to the test that runs it."""
 
 from __future__ import annotations
@@ -91,11 +91,12 @@ def readme_commands(readme: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tokmesh_go(tmp_path_factory, render: Callable[..., Path]) -> Path:
-    """tokmesh-go as the operator clones it: the stand-in on the rendered server glue, in a
-    git repository tagged v3.1.4."""
+    """tokmesh-go as the operator clones it: a git repository tagged v3.1.4 with the
+    stand-in as its Go module in src/, as tokmesh-go's own layout is."""
     require(subprocess.run(["which", "go"], capture_output=True).returncode == 0, "go is not installed")
-    repo = standin_module(render({"server_glue": True, "platforms": ["linux"]}),
-                          tmp_path_factory.mktemp("tokmesh-go") / "tokmesh-go")
+    require(subprocess.run(["which", "protoc"], capture_output=True).returncode == 0, "protoc is not installed")
+    repo = tmp_path_factory.mktemp("tokmesh-go") / "tokmesh-go"
+    standin_module(render({"platforms": ["linux"]}), repo / "src")
     env = operator_env()
     succeed(repo, f"git init -q && git add -A && git commit -q -m tokmesh-go && git tag {SOURCES_TAG}", env)
     return repo
@@ -111,13 +112,13 @@ def test_the_readme_followed_from_copy_to_template_update(journey, template_repo
 
     # Getting started, line by line, with the stand-in's repository as <tokmesh-go>.
     getting_started = shell_block(readme, "Getting started")
-    assert any(line.startswith("git clone <tokmesh-go> src") for line in getting_started)
+    assert any(line.startswith(f"git clone <tokmesh-go> {answers.source_checkout}") for line in getting_started)
     for line in getting_started:
         succeed(tree, line.replace("<tokmesh-go>", shlex.quote(str(tokmesh_go))), env)
     assert git(tree, "status", "--porcelain") == "", "building left the tree unclean"
 
-    # The binaries carry src/'s version, not this tree's.
-    assert f"{answers.version_ldflag}={SOURCES_TAG}\"" in succeed(tree, "make -n build", env)
+    # The binaries carry the clone's version, not this tree's.
+    assert f"-X main.version={SOURCES_TAG} " in succeed(tree, "make -n build", env)
     assert SOURCES_TAG.encode() in (tree / "bin" / answers.service_name).read_bytes()
     if answers.image_build:
         pushed = succeed(tree, "make docker push DOCKER=echo", env)
@@ -150,11 +151,11 @@ def test_the_readme_followed_from_copy_to_template_update(journey, template_repo
         assert f"image: {answers.image_repository}:3.1.4" in (
             tree / "deployments/kubernetes/statefulset.yaml").read_text()
 
-    # Without a repository of its own, src/ is stamped with the image tag, not this tree's commit.
-    succeed(tree, "rm -rf src/.git", env)
+    # Without a repository of its own, the clone is stamped with the image tag, not this tree's commit.
+    succeed(tree, f"rm -rf {answers.source_checkout}/.git", env)
     dry_build = succeed(tree, "make -n build", env)
     image_tag = yaml.safe_load((tree / ".copier-answers.yml").read_text()).get("image_tag", answers.image_tag)
-    assert f"{answers.version_ldflag}={image_tag}\"" in dry_build
+    assert f"-X main.version={image_tag} " in dry_build
     figure(f"operator journey ({journey})", f"{len(getting_started)} getting-started steps run, "
                                             f"built {SOURCES_TAG}, updated {RELEASED} -> {NEXT_RELEASE} clean")
 

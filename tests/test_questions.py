@@ -19,7 +19,7 @@ QUESTIONS = {
 GATE = "customise"
 ANSWERS = {name: spec for name, spec in QUESTIONS.items() if name != GATE}
 # Asked on every run, in this order (issue 12); platform questions only for their platforms.
-ESSENTIALS = ["service_name", "platforms", "http_port", "tls_enabled", "https_port", "cluster_port",
+ESSENTIALS = ["service_name", "platforms", "http_port", "tls_enabled",
               "replicas", "k8s_namespace", "image_repository", "image_tag"]
 
 

@@ -17,7 +17,7 @@ from conftest import require
 from runtime.fixtures_cache import build_standin, rootfs_dir
 from runtime.nspawn import Container
 from runtime.podman import api_socket, build_image, image_tree, podman, podman_env
-from runtime.probes import http_get, wait_for_health
+from runtime.probes import health_status, http_get, wait_for_health
 from tokmesh_answers import validate_answers
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def host(render, tmp_path_factory) -> Iterator[tuple[Container, object]]:
     require(os.geteuid() == 0, "needs root for systemd-nspawn")
     for tool in ("systemd-nspawn", "debootstrap", "nsenter", "go"):
         require(shutil.which(tool) is not None, f"{tool} is not installed")
-    answers = {"platforms": ["linux"], "server_glue": True}
+    answers = {"platforms": ["linux"]}
     model = validate_answers(answers)
     payload = tmp_path_factory.mktemp("ops-payload")
     shutil.copytree(render(answers), payload, dirs_exist_ok=True)
@@ -67,7 +67,7 @@ class TestUpgradeAndRollback:
         assert result.returncode == 0, result.stderr
         assert "upgraded: tokmesh-server is ready" in result.stdout
         assert _version(model) == "v2"
-        assert http_get(model.http_port, model.ready_path).strip() == "ready"
+        assert health_status(model.http_port, model.ready_path) == "ready"
         assert container.run("test", "-x", f"{model.server_binary}.previous", check=False).returncode == 0
 
     @pytest.mark.parametrize("broken", ["never-ready", "crash"])
@@ -78,7 +78,7 @@ class TestUpgradeAndRollback:
         assert "upgrade failed and was rolled back: the previous binary runs and is ready" in result.stderr
         assert f"did not answer /ready within {READY_TIMEOUT} s: rolling back" in result.stdout
         assert _version(model) == "v2"
-        assert http_get(model.http_port, model.ready_path).strip() == "ready"
+        assert health_status(model.http_port, model.ready_path) == "ready"
         figure(f"upgrade to a {broken} binary", "rolled back to v2, exit 1")
 
     def test_rollback_by_hand_returns_to_the_version_before_the_last_good_upgrade(self, host) -> None:
@@ -139,10 +139,11 @@ class TestBackupAndRestore:
         assert check.returncode == 0, check.stdout + check.stderr  # every backed-up file, as it was
         (replaced,) = [d for d in _ls(container, os.path.dirname(model.data_dir))
                        if d.startswith(os.path.basename(model.data_dir) + ".replaced-")]
-        assert "after-backup" in _ls(container, f"{os.path.dirname(model.data_dir)}/{replaced}/wal")
+        wal_below_data = os.path.relpath(model.wal_dir, model.data_dir)
+        assert "after-backup" in _ls(container, f"{os.path.dirname(model.data_dir)}/{replaced}/{wal_below_data}")
         owners = container.run("stat", "-c", "%U:%G %a", model.data_dir).stdout.strip()
         assert owners == f"{model.service_user}:{model.service_group} 750"
-        assert json.loads(http_get(model.http_port, model.health_path))["status"] == "ok"
+        assert health_status(model.http_port, model.health_path) == "healthy"
 
     def test_a_corrupted_or_missing_archive_is_refused_and_nothing_changes(self, host) -> None:
         container, model = host
@@ -233,7 +234,7 @@ class TestComposeOperations:
         assert result.returncode == 1
         assert f"upgrade failed and was rolled back: {COMPOSE_REPOSITORY}:2.0.0 runs and is ready" in result.stderr
         assert wait_for_health(COMPOSE_PORT)["version"] == "2.0.0"
-        assert http_get(COMPOSE_PORT, model.ready_path).strip() == "ready"
+        assert health_status(COMPOSE_PORT, model.ready_path) == "ready"
         assert f"TOKMESH_IMAGE={COMPOSE_REPOSITORY}:2.0.0" in (tree / "deployments/docker/.env").read_text()
         figure("compose upgrade to a never-ready image", "rolled back to 2.0.0, exit 1")
 
@@ -251,11 +252,11 @@ class TestComposeOperations:
         assert restore.returncode == 0, restore.stderr
         wait_for_health(COMPOSE_PORT)
         files = podman("exec", _server_container(), "/bin/ls", model.wal_dir, text=True).stdout.split()
-        assert "after-backup" not in files and any(f.startswith("standin-") for f in files)
+        assert "after-backup" not in files and any(f.startswith("wal-") for f in files)
         (replaced,) = [v for v in podman("volume", "ls", "--format", "{{.Name}}", text=True).stdout.split()
                        if v.startswith(f"{model.service_name}-data-replaced-")]
         kept = podman("run", "--rm", "--entrypoint", "/bin/ls", "-v", f"{replaced}:/r",
-                      f"{COMPOSE_REPOSITORY}:2.0.0", "/r/wal", text=True).stdout.split()
+                      f"{COMPOSE_REPOSITORY}:2.0.0", f"/r/{Path(model.wal_dir).relative_to(model.data_dir)}", text=True).stdout.split()
         assert "after-backup" in kept
 
     def test_a_corrupted_archive_is_refused_and_nothing_changes(self, compose) -> None:

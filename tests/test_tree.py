@@ -16,11 +16,11 @@ FILES_OF_EVERY_TREE = {
     ".yamllint.yaml",
     "Makefile",
     "README.md",
-    "configs/server/config.yaml",
     "scripts/verify.sh",
 }
 FILES_OF_PLATFORM = {
     "linux": {
+        "configs/server/config.yaml",
         "deployments/linux/{service_name}.service",
         "scripts/install-linux.sh",
         "scripts/uninstall-linux.sh",
@@ -28,11 +28,14 @@ FILES_OF_PLATFORM = {
         "scripts/backup-linux.sh",
         "scripts/restore-linux.sh",
     },
-    "windows": {f"scripts/{op}-windows.ps1" for op in ("install", "uninstall", "upgrade", "backup", "restore")},
-    "docker": {"Dockerfile", ".dockerignore", "deployments/docker/docker-compose.yaml", "scripts/compose-ops.sh"},
+    "windows": {"configs/windows/config.yaml",
+                *(f"scripts/{op}-windows.ps1" for op in ("install", "uninstall", "upgrade", "backup", "restore"))},
+    "docker": {"Dockerfile", ".dockerignore", "configs/container/config.yaml", "deployments/docker/docker-compose.yaml",
+               "scripts/compose-ops.sh"},
     "kubernetes": {
         "Dockerfile",
         ".dockerignore",
+        "configs/container/config.yaml",
         *(
             f"deployments/kubernetes/{name}.yaml"
             for name in (
@@ -51,15 +54,14 @@ FILES_OF_PLATFORM = {
 }
 
 
-# Rendered with server_glue, on every platform: main.go calls runService everywhere.
+# Rendered with server_glue, on every platform: a drop-in for tokmesh-go's shutdown package.
 FILES_OF_SERVER_GLUE = {
     "server-glue/internal/infra/shutdown/shutdown.go",
-    "server-glue/internal/infra/shutdown/shutdown_test.go",
-    "server-glue/internal/infra/shutdown/shutdown_signal_test.go",
+    "server-glue/internal/infra/shutdown/service_windows.go",
+    "server-glue/internal/infra/shutdown/handler_test.go",
+    "server-glue/internal/infra/shutdown/signal_test.go",
     "server-glue/internal/infra/servicecontrol/servicecontrol.go",
     "server-glue/internal/infra/servicecontrol/servicecontrol_test.go",
-    "server-glue/cmd/tokmesh-server/service_windows.go",
-    "server-glue/cmd/tokmesh-server/service_other.go",
 }
 
 

@@ -22,10 +22,9 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 def operator_edits(project: Path, answers) -> list[tuple[Path, str]]:
     """An operator's own changes, and the text each leaves."""
+    # Not the server config: v0.2.0 rewrote it whole in tokmesh-go's schema (the server never
+    # read v0.1's keys), so an edit there conflicts, as test_an_edited_config_from_before_the_real_schema_conflicts shows.
     edits = []
-    config = project / "configs/server/config.yaml"
-    config.write_text(config.read_text() + "# operator: tuned for the edge cluster\n")
-    edits.append((config, "# operator: tuned for the edge cluster"))
     own = project / "ops/runbook.md"
     own.parent.mkdir()
     own.write_text("# Runbook\nPage the on-call.\n")
@@ -36,8 +35,8 @@ def operator_edits(project: Path, answers) -> list[tuple[Path, str]]:
         edits.append((unit, "# operator: reviewed by the platform team"))
     if answers.kubernetes:
         sts = project / "deployments/kubernetes/statefulset.yaml"
-        _edit(sts, "          env:\n", "          env:\n            - name: GOMEMLIMIT\n              value: \"400MiB\"\n")
-        edits.append((sts, "GOMEMLIMIT"))
+        _edit(sts, "      serviceAccountName:", "      priorityClassName: tokmesh-critical\n      serviceAccountName:")
+        edits.append((sts, "priorityClassName: tokmesh-critical"))
     return edits
 
 
@@ -131,15 +130,44 @@ def test_turning_a_platform_off_removes_its_files_and_on_adds_them(template_repo
 def test_migrations_run_once_and_only_across_their_version(template_repo, tmp_path) -> None:
     old = copy_project(template_repo, tmp_path / "old", "v0.1.0", {"shutdown_timeout": 42})
     result = update(old)
-    assert result.stderr.count(MIGRATION_BANNER) == 2, result.stderr  # v0.2.0's two
+    assert result.stderr.count(MIGRATION_BANNER) == 4, result.stderr  # v0.2.0's four
     assert "renamed answer shutdown_timeout to shutdown_timeout_seconds" in result.stderr
     assert "recorded compose_publish_address: 0.0.0.0" in result.stderr
-    assert 'shutdown_timeout: "42s"' in (old / "configs/server/config.yaml").read_text()
+    assert "no answer https_port to remove" in result.stderr
+    assert "builder_image: the old default golang:1.23-alpine replaced by the new default golang:1.24-bookworm" in result.stderr
+    assert "TimeoutStopSec=47" in (old / "deployments/linux/tokmesh-server.service").read_text()
+    assert "FROM golang:1.24-bookworm AS builder" in (old / "Dockerfile").read_text()
 
     current = copy_project(template_repo, tmp_path / "current", "v0.2.0", {"shutdown_timeout_seconds": 42})
     result = update(current)
     assert MIGRATION_BANNER not in result.stderr
     assert yaml.safe_load((current / ".copier-answers.yml").read_text())["_commit"] == "v0.2.1"
+
+
+def test_https_moves_to_the_api_port_and_the_https_port_answer_goes(template_repo, tmp_path) -> None:
+    """tokmesh-go serves TLS on its one HTTP address: a tree that answered a second port
+    loses the answer, and every platform serves HTTPS on http_port."""
+    old = copy_project(template_repo, tmp_path / "old", "v0.1.1",
+                       {"tls_enabled": True, "https_port": 8443, "platforms": ["docker", "kubernetes"]})
+    assert recorded_answers(old)["https_port"] == 8443
+    result = update(old)
+    assert "removed answer https_port (8443): tokmesh-go serves HTTPS on http_port" in result.stderr
+    assert "https_port" not in recorded_answers(old)
+    assert "8443" not in (old / "deployments/kubernetes/statefulset.yaml").read_text()
+    config = yaml.safe_load((old / "configs/container/config.yaml").read_text())
+    assert config["server"]["http"]["addr"] == "0.0.0.0:5080" and config["server"]["http"]["tls_cert_file"]
+
+
+def test_an_edited_config_from_before_the_real_schema_conflicts(template_repo, tmp_path) -> None:
+    """v0.1's config held keys tokmesh-go never read; the update rewrites it whole, so an
+    operator's edit to it is a conflict to resolve by hand, never silently kept."""
+    project = copy_project(template_repo, tmp_path / "deploy", "v0.1.0", {"platforms": ["linux"]})
+    config = project / "configs/server/config.yaml"
+    config.write_text(config.read_text() + "# operator: tuned for the edge cluster\n")
+    commit_all(project, "operator edits the config")
+    update(project)
+    found = conflicts(project)
+    assert found and all("configs/server/config.yaml" in line for line in found), found
 
 
 def test_scripts_stay_executable_across_the_update(template_repo, tmp_path) -> None:
@@ -170,15 +198,15 @@ def test_operator_edits_to_the_server_glue_survive_the_update(template_repo, tmp
     project = copy_project(template_repo, tmp_path / "deploy", "v0.2.0",
                            {"platforms": ["windows"], "server_glue": True})
     shutdown_go = project / "server-glue/internal/infra/shutdown/shutdown.go"
-    adapter = project / "server-glue/cmd/tokmesh-server/service_windows.go"
-    _edit(shutdown_go, "log.New(os.Stderr, \"\", log.LstdFlags)", "log.New(os.Stderr, \"\", log.LstdFlags|log.Lmicroseconds)")
-    _edit(adapter, "func runService(", "// operator: reviewed for the Windows fleet\nfunc runService(")
+    adapter = project / "server-glue/internal/infra/shutdown/service_windows.go"
+    _edit(shutdown_go, "var startedBy serviceManager", "var startedBy serviceManager // operator: set only on Windows")
+    _edit(adapter, "func forward(", "// operator: reviewed for the Windows fleet\nfunc forward(")
     commit_all(project, "operator edits to the glue")
 
     update(project)
 
     assert conflicts(project) == []
-    assert "log.LstdFlags|log.Lmicroseconds" in shutdown_go.read_text()
+    assert "// operator: set only on Windows" in shutdown_go.read_text()
     assert "// operator: reviewed for the Windows fleet" in adapter.read_text()
     assert shutdown_go.read_text().endswith(GLUE_CHANGE_OF_V0_2_1)  # the template's change arrived
     recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
@@ -221,15 +249,26 @@ def test_a_tree_from_before_the_customise_question_keeps_every_answer_and_gains_
     # Only v0.2.0's new answers: their defaults, and Compose kept on every interface, as
     # before (the migration).
     gained = {k: v for k, v in after.items() if k != "_commit" and k not in before}
-    assert gained == {"client_networks": [], "client_namespaces": [], "compose_publish_address": "0.0.0.0"}
-    assert {k: after[k] for k in before if k != "_commit"} == {k: v for k, v in before.items() if k != "_commit"}
+    assert gained == {"client_networks": [], "client_namespaces": [], "compose_publish_address": "0.0.0.0",
+                      "gossip_port": 5344, "listen_address": "0.0.0.0", "redis_enabled": False}
+    # ... and the builder that cannot build tokmesh-go moved to the one that can (a migration).
+    assert after["builder_image"] == "golang:1.24-bookworm"
+    kept = {k: v for k, v in before.items() if k not in {"_commit", "builder_image"}}
+    assert {k: after[k] for k in kept} == kept
     changed = sorted(line[3:] for line in git(project, "status", "--porcelain").splitlines())
-    # Makefile: one check that src/ holds the sources, before every Go target; README:
-    # v0.2.0's section on who may reach the API and v0.2.1's line; Compose: why its
-    # address; the Windows firewall rules: their remote addresses, set on every run.
-    # The rest renders the same.
-    assert changed == [".copier-answers.yml", "Makefile", "README.md", "deployments/docker/docker-compose.yaml",
-                       "scripts/install-windows.ps1"]
+    # v0.2.0 configures the real tokmesh-go: its config schema (a file per platform, the
+    # containers' and Windows' new), the WAL under data/ (the scripts and README that name
+    # it), TLS and the readiness probe on the API port, Raft and gossip ports on Kubernetes
+    # only, no reload in the unit, a builder with protoc and Go 1.24, the version variables
+    # in the Makefile, tokmesh-go cloned into tokmesh-go/ (its module in the clone's src/).  Also v0.2.0's who-may-reach-the-API (README, Compose's address, the
+    # Windows firewall's remote addresses) and v0.2.1's README line.
+    assert changed == [".copier-answers.yml", ".dockerignore", ".gitignore", "Dockerfile", "Makefile", "README.md",
+                       "configs/container/", "configs/server/config.yaml", "configs/windows/",
+                       "deployments/docker/docker-compose.yaml", "deployments/kubernetes/configmap.yaml",
+                       "deployments/kubernetes/networkpolicy.yaml", "deployments/kubernetes/service.yaml",
+                       "deployments/kubernetes/statefulset.yaml", "deployments/linux/tokmesh-server.service",
+                       "scripts/backup-linux.sh", "scripts/compose-ops.sh", "scripts/install-linux.sh",
+                       "scripts/install-windows.ps1", "scripts/restore-linux.sh", "scripts/upgrade-linux.sh"]
     assert '- "5080:5080"' in (project / "deployments/docker/docker-compose.yaml").read_text()  # every interface
 
 

@@ -69,14 +69,13 @@ def rootfs_dir() -> Path:
 
 
 def standin_module(tree: Path, dest: Path) -> Path:
-    """The stand-in's sources on top of the server glue rendered into ``tree``'s
-    server-glue/ (as `make glue` copies it into src/): a Go module laid out, and named,
-    like tokmesh-go."""
-    glue = tree / "server-glue"
-    if not (glue / "internal/infra/shutdown").is_dir():
-        raise AssertionError(f"{tree} holds no server glue: render it with server_glue=true")
-    shutil.copytree(glue, dest, dirs_exist_ok=True)
+    """The stand-in's sources, a Go module laid out and named like tokmesh-go, with the
+    server glue rendered into ``tree``'s server-glue/ copied over them as `make glue`
+    copies it into src/ (when the tree has the glue)."""
     shutil.copytree(STANDIN_SRC, dest, dirs_exist_ok=True)
+    glue = tree / "server-glue"
+    if glue.is_dir():
+        shutil.copytree(glue, dest, dirs_exist_ok=True)
     return dest
 
 
@@ -92,6 +91,30 @@ def go_env(**extra: str) -> dict[str, str]:
     }
 
 
+def protoc_gen_go() -> Path:
+    """A folder with protoc-gen-go, built once, offline, from the protobuf module the
+    stand-in's go.mod pins (tokmesh-go's version), as the tree's Makefile builds it."""
+    tools = CACHE / "tools"
+    with _locked("protoc-gen-go"):
+        if not (tools / "protoc-gen-go").exists():
+            subprocess.run(["go", "build", "-o", str(tools / "protoc-gen-go"), "google.golang.org/protobuf/cmd/protoc-gen-go"],
+                           cwd=STANDIN_SRC, env=go_env(), check=True, capture_output=True)
+    return tools
+
+
+def generate(module: Path) -> None:
+    """`go generate ./api/proto/v1`, as the tree's Makefile and Dockerfile run it."""
+    path = f"{protoc_gen_go()}{os.pathsep}{os.environ.get('PATH', '')}"
+    subprocess.run(["go", "generate", "./api/proto/v1"], cwd=module, env=go_env(PATH=path), check=True,
+                   capture_output=True)
+
+
+def vendor(module: Path) -> None:
+    """The module's dependencies in vendor/, from the module cache: an image build has no
+    module proxy to reach."""
+    subprocess.run(["go", "mod", "vendor"], cwd=module, env=go_env(), check=True, capture_output=True)
+
+
 def build_standin(output: Path, tree: Path, goos: str = "linux", version: str = "dev",
                   fail_mode: str = "") -> Path:
     """Compile the Go stand-in of tokmesh-server on the glue rendered into ``tree``
@@ -100,9 +123,10 @@ def build_standin(output: Path, tree: Path, goos: str = "linux", version: str = 
     output.parent.mkdir(parents=True, exist_ok=True)
     from tokmesh_answers import Answers
 
-    ldflags = f"-s -w {Answers().version_ldflag}={version} -X main.failMode={fail_mode}"
+    ldflags = f"{Answers().go_ldflags(version, 'standin', 'test')} -X main.failMode={fail_mode}"
     with tempfile.TemporaryDirectory() as scratch:
         module = standin_module(tree, Path(scratch) / "src")
+        generate(module)
         subprocess.run(
             ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(output), "./cmd/tokmesh-server"],
             cwd=module, env=go_env(CGO_ENABLED="0", GOOS=goos), check=True, capture_output=True,

@@ -8,6 +8,7 @@ cgroups are hybrid): runc, cgroupfs and explicit ulimits fix both.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -18,11 +19,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .fixtures_cache import CACHE, _locked, rootfs_dir, standin_module
+from .fixtures_cache import CACHE, _locked, rootfs_dir, standin_module, vendor
 
-BUILDER_IMAGE = "localhost/tokmesh-test/builder:bookworm-go"
 RUNTIME_IMAGE = "localhost/tokmesh-test/runtime:busybox"
-GO_ROOT = Path("/usr/lib/go")
+
+
+def _go_env(name: str) -> str:
+    if shutil.which("go") is None:
+        return ""
+    return subprocess.run(["go", "env", name], capture_output=True, text=True, check=False).stdout.strip()
+
+
+# The Go on PATH (tokmesh-go needs 1.24 or newer: Debian 12's /usr/lib/go is 1.19).
+GO_ROOT = Path(_go_env("GOROOT") or "/usr/local/go")
+# The PATH of Go's official images, with this Go first.
+BUILDER_PATH = f"{GO_ROOT}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Tagged with the Go release it carries and its PATH: a cached image made otherwise is not reused.
+BUILDER_IMAGE = (f"localhost/tokmesh-test/builder:bookworm-{_go_env('GOVERSION') or 'go'}-"
+                 f"{hashlib.sha256(BUILDER_PATH.encode()).hexdigest()[:8]}")
 
 CONTAINERS_CONF = """\
 [containers]
@@ -82,7 +96,7 @@ def runtime_image() -> str:
 
 
 def builder_image() -> str:
-    """The bookworm root with the host's Go at /usr/lib/go, on PATH."""
+    """The bookworm root with the host's Go toolchain at its own path, on PATH."""
     with _locked("builder-image"):
         if not _image_exists(BUILDER_IMAGE):
             # Debian's Go keeps its sources in /usr/share/go-X and links them from /usr/lib/go-X.
@@ -90,11 +104,11 @@ def builder_image() -> str:
             go_share = (go / "src").resolve().parent
             tar = subprocess.Popen(
                 ["tar", "-cf", "-", "-C", str(rootfs_dir()), ".", "-C", "/",
-                 *(str(p.relative_to("/")) for p in (go, go_share, GO_ROOT))],
+                 *sorted({str(p.relative_to("/")) for p in (go, go_share, GO_ROOT)})],
                 stdout=subprocess.PIPE,
             )
             subprocess.run(
-                ["podman", "import", "--change", "ENV PATH=/usr/lib/go/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                ["podman", "import", "--change", f"ENV PATH={BUILDER_PATH}",
                  "--change", "ENV HOME=/root", "-", BUILDER_IMAGE],
                 stdin=tar.stdout, env=podman_env(), check=True, capture_output=True,
             )
@@ -122,13 +136,13 @@ def api_socket(folder: Path) -> Iterator[str]:
 
 def image_tree(render, tmp_path_factory, folder: str, **answers) -> tuple[Path, object]:
     """(tree, answers model): ``answers`` rendered with this machine's stand-in base
-    images and the server glue, copied out, with the stand-in's sources in src/."""
+    images, copied out, with the stand-in (and the glue, if answered) as tokmesh-go's module."""
     from tokmesh_answers import validate_answers
 
-    answers = {"builder_image": builder_image(), "runtime_image": runtime_image(), "server_glue": True, **answers}
+    answers = {"builder_image": builder_image(), "runtime_image": runtime_image(), **answers}
     tree = tmp_path_factory.mktemp(folder)
     shutil.copytree(render(answers), tree, dirs_exist_ok=True)
-    standin_module(tree, tree / "src")
+    vendor(standin_module(tree, tree / validate_answers(answers).go_module_dir))
     return tree, validate_answers(answers)
 
 

@@ -1,19 +1,38 @@
 """The rendered StatefulSet's pod template, translated field by field into podman
-containers: one per ordinal, on a podman network standing in for the pod network.
+containers: one pod per ordinal, on a podman network standing in for the pod network.
 
 This is a pod-spec run, not a cluster: no API server, scheduler, kubelet or
 controller takes part. What a field asks of the container runtime is done with
-podman's own option for it; what the kubelet does (probes, $(VAR) expansion,
-fieldRef values, restarts) this module does on the manifest's own values; what only
-a scheduler or controller acts on is listed in SCHEDULING_FIELDS and not run. A field
-that is in none of these lists fails the translation, so a manifest that grows a
-field the run does not honour cannot pass unnoticed.
+podman's own option for it; what the kubelet does (init containers run to completion
+in order before the main container, probes, $(VAR) expansion, fieldRef values,
+emptyDir lifetimes, restarts) this module does on the manifest's own values; what
+only a scheduler or controller acts on is listed in SCHEDULING_FIELDS and not run. A
+field that is in none of these lists fails the translation, so a manifest that grows
+a field the run does not honour cannot pass unnoticed.
+
+A pod here is its containers run one after the other with the same network identity:
+the pod's fixed address on the network (its status.podIP; one per ordinal, where
+Kubernetes would give a re-created pod a new one) and its hostname. The headless
+Service's per-pod DNS names are host entries in every container, for every pod of the
+set: they resolve whether the pod is ready or not, which is what the Service's
+publishNotReadyAddresses asks (without it the translation fails), and unlike
+Kubernetes they still resolve, to an address nobody answers on, while a pod is
+deleted. Its
+volumes are shared by all its containers: the claim's named volume per ordinal (kept
+across re-creations), the ConfigMap's keys, and each memory-backed emptyDir as a
+tmpfs of its own per pod, made empty on each creation of the pod. Pod.start() makes
+the pod anew, as the controller does after a deletion: fresh emptyDirs, every init
+container again, then the main container and the kubelet's probes, all in the
+background (pods start in parallel: an init container may wait for another pod).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
+import ssl
+import subprocess
 import threading
 import time
 import urllib.request
@@ -25,32 +44,51 @@ from .podman import podman
 
 # Fields only a scheduler or the API server acts on: read, and not run here.
 SCHEDULING_FIELDS = {"affinity", "topologySpreadConstraints", "serviceAccountName"}
-POD_FIELDS = {"containers", "volumes", "securityContext", "terminationGracePeriodSeconds",
-              "automountServiceAccountToken", *SCHEDULING_FIELDS}
+POD_FIELDS = {"containers", "initContainers", "volumes", "securityContext", "terminationGracePeriodSeconds",
+              "automountServiceAccountToken", "enableServiceLinks", *SCHEDULING_FIELDS}
 POD_SECURITY_FIELDS = {"runAsNonRoot", "runAsUser", "runAsGroup", "fsGroup", "fsGroupChangePolicy",
                        "seccompProfile"}
-CONTAINER_FIELDS = {"name", "image", "imagePullPolicy", "args", "ports", "env", "resources",
-                    "securityContext", "startupProbe", "livenessProbe", "readinessProbe", "volumeMounts"}
+# What a container of either kind may have; the main container adds ports and probes.
+BASE_CONTAINER_FIELDS = {"name", "image", "imagePullPolicy", "command", "args", "env", "resources",
+                         "securityContext", "volumeMounts"}
+CONTAINER_FIELDS = BASE_CONTAINER_FIELDS | {"ports", "startupProbe", "livenessProbe", "readinessProbe"}
+# An init container runs to completion: no ports, no probes, no restartPolicy (sidecar).
+INIT_CONTAINER_FIELDS = BASE_CONTAINER_FIELDS
 CONTAINER_SECURITY_FIELDS = {"allowPrivilegeEscalation", "readOnlyRootFilesystem", "runAsNonRoot",
                              "capabilities"}
+PORT_FIELDS = {"name", "containerPort", "protocol"}
+PORT_PROTOCOLS = {"TCP", "UDP"}  # both carried by the podman network; SCTP is not translated
 PROBE_FIELDS = {"httpGet", "periodSeconds", "timeoutSeconds", "failureThreshold", "successThreshold",
                 "initialDelaySeconds"}
-# Translated into podman options: every field above that reaches the container runtime.
+HTTP_GET_FIELDS = {"path", "port", "scheme"}
+# Translated into podman options, or done as the kubelet does: every field above that
+# reaches the container runtime or the kubelet.
 COVERED = {
-    "image": "the image (pulled never: built locally)",
-    "args": "the command's arguments",
-    "env": "value, fieldRef metadata.name and status.podIP, $(VAR) expanded as the kubelet does",
-    "ports": "named ports, for the probes",
+    "image": "the image (pulled never: built locally), for init and main containers alike",
+    "command": "--entrypoint (the image's ENTRYPOINT and CMD both replaced), $(VAR) expanded",
+    "args": "the command's arguments (the image's CMD replaced), $(VAR) expanded",
+    "env": "value, fieldRef metadata.name, metadata.namespace and status.podIP (the pod's address "
+           "on the podman network), $(VAR) expanded as the kubelet does",
+    "enableServiceLinks": "false only: no Service variables are injected here, so true (the default) "
+                          "is not translated",
+    "initContainers": "run to completion one after the other before the main container, with the same "
+                      "translation, network identity and volumes; a non-zero exit fails the pod's start "
+                      "with its output; re-run on each creation of the pod",
+    "ports": "named ports for the probes; TCP and UDP both reach the pod on the network",
     "resources.limits": "--memory and --cpus (requests only weigh in scheduling)",
     "securityContext (pod)": "runAsUser/runAsGroup as --user, runAsNonRoot checked, fsGroup as the "
-                             "data volume's group (setgid) and a supplementary group, seccomp RuntimeDefault",
-    "securityContext (container)": "--read-only, --cap-drop ALL, no-new-privileges",
+                             "volumes' group (setgid) and a supplementary group, seccomp RuntimeDefault",
+    "securityContext (container)": "--read-only (without podman's writable /tmp and /run), --cap-drop, "
+                                   "no-new-privileges, runAsNonRoot checked",
     "volumeMounts": "the ConfigMap key at its subPath read-only, one named volume per ordinal "
-                    "(the claim template), emptyDir as tmpfs with its sizeLimit (Memory medium)",
-    "probes": "startup, readiness and liveness over HTTP on their period, timeout and thresholds; "
-              "a failed liveness or startup probe restarts the container",
-    "terminationGracePeriodSeconds": "podman stop -t",
-    "serviceName": "a DNS alias per pod: <pod>.<service>.<namespace>.svc.<domain>",
+                    "(the claim template), a memory-backed emptyDir as a tmpfs of its sizeLimit per pod, "
+                    "shared by the pod's containers",
+    "probes": "startup, readiness and liveness by httpGet (scheme HTTP, or HTTPS without a certificate "
+              "check, as the kubelet) on their period, timeout and thresholds; a failed liveness or "
+              "startup probe restarts the main container",
+    "terminationGracePeriodSeconds": "podman stop -t, for the running init or main container",
+    "serviceName": "every pod's <pod>.<service>.<namespace>.svc[.<cluster domain>] as a host entry, "
+                   "ready or not (publishNotReadyAddresses)",
 }
 
 
@@ -82,6 +120,12 @@ def expand(value: str, env: dict[str, str]) -> str:
                   lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), value)
 
 
+# The kubelet does not check the server's certificate on an HTTPS probe.
+_NO_CERT_CHECK = ssl.create_default_context()
+_NO_CERT_CHECK.check_hostname = False
+_NO_CERT_CHECK.verify_mode = ssl.CERT_NONE
+
+
 @dataclass
 class Probe:
     path: str
@@ -91,66 +135,176 @@ class Probe:
     failure_threshold: int
     success_threshold: int = 1
     initial_delay: float = 0
+    scheme: str = "HTTP"
 
     @classmethod
-    def of(cls, spec: dict[str, Any], ports: dict[str, int], where: str) -> Probe:
+    def of(cls, spec: dict[str, Any], ports: dict[str, tuple[int, str]], where: str) -> Probe:
         _only(spec, PROBE_FIELDS, where)
         http = spec["httpGet"]
-        _only(http, {"path", "port"}, f"{where}.httpGet")
+        _only(http, HTTP_GET_FIELDS, f"{where}.httpGet")
+        scheme = http.get("scheme", "HTTP")
+        if scheme not in {"HTTP", "HTTPS"}:
+            raise UnknownField(f"{where}.httpGet: scheme {scheme!r} is not translated")
         port = http["port"]
-        return cls(http["path"], ports[port] if isinstance(port, str) else port,
+        if isinstance(port, str):
+            if port not in ports:
+                raise UnknownField(f"{where}.httpGet: no container port named {port!r}")
+            port, protocol = ports[port]
+            if protocol != "TCP":
+                raise UnknownField(f"{where}.httpGet: port {http['port']!r} is {protocol}, an HTTP probe needs TCP")
+        return cls(http["path"], port,
                    spec.get("periodSeconds", 10), spec.get("timeoutSeconds", 1),
                    spec.get("failureThreshold", 3), spec.get("successThreshold", 1),
-                   spec.get("initialDelaySeconds", 0))
+                   spec.get("initialDelaySeconds", 0), scheme)
+
+    def url(self, ip: str) -> str:
+        return f"{self.scheme.lower()}://{ip}:{self.port}{self.path}"
 
     def check(self, ip: str) -> bool:
+        context = _NO_CERT_CHECK if self.scheme == "HTTPS" else None
         try:
-            with urllib.request.urlopen(f"http://{ip}:{self.port}{self.path}", timeout=self.timeout) as r:
+            with urllib.request.urlopen(self.url(ip), timeout=self.timeout, context=context) as r:
                 return 200 <= r.status < 400
         except OSError:
             return False
 
 
 @dataclass
+class InitRun:
+    """One init container's finished run: its exit code and output (stdout then stderr)."""
+
+    container: str
+    exit_code: int
+    output: str
+    seconds: float
+
+
+@dataclass
 class Pod:
-    """One replica: its podman run arguments and the kubelet's probe loop."""
+    """One replica: its containers' podman run arguments and the kubelet's work on them."""
 
     name: str
     ip: str
-    run_args: list[str]
+    run_args: list[str]  # the main container's `podman run`
     grace: int
     startup: Probe
     readiness: Probe
     liveness: Probe
+    init_containers: list[tuple[str, list[str]]] = field(default_factory=list)  # (name, `podman run` args)
+    empty_dirs: list[tuple[Path, str]] = field(default_factory=list)  # host tmpfs, its mount options
     prepare: Callable[[], None] = lambda: None  # the claim's volume, before the first start
     ready: bool = False
     restarts: int = 0
+    failed: str | None = None  # why the pod's start failed (an init container's exit)
+    init_runs: list[InitRun] = field(default_factory=list)  # this creation's, in order
+    previous_logs: list[tuple[str, str]] = field(default_factory=list)  # (stdout, stderr) of deleted ones
+    main_started: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _running_init: str | None = None
     _thread: threading.Thread | None = None
 
+    def init_container_name(self, container: str) -> str:
+        return f"{self.name}.{container}"
+
     def start(self) -> None:
-        podman("rm", "-f", self.name, check=False)
-        self.prepare()
-        podman(*self.run_args)
+        """The pod created anew (after a deletion): fresh emptyDirs, init containers, main container."""
+        self._remove_containers()
         self._stop.clear()
-        self.ready = False
-        self._thread = threading.Thread(target=self._probe_loop, daemon=True)
+        self.ready, self.failed, self.init_runs, self.main_started = False, None, [], None
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """The kubelet's stop: probes end, SIGTERM, SIGKILL after the grace period."""
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
+            running_init = self._running_init
         self.ready = False
+        if running_init:
+            podman("stop", "-t", str(self.grace), running_init, check=False)
         if self._thread:
             self._thread.join()
         podman("stop", "-t", str(self.grace), self.name, check=False)
 
     def delete(self) -> None:
+        """kubectl delete pod: stopped, its containers and emptyDirs gone (the claim stays)."""
         self.stop()
+        if podman("container", "exists", self.name, check=False).returncode == 0:
+            self.previous_logs.append(self.logs())
+        self._remove_containers()
+        for path, _ in self.empty_dirs:
+            _unmount(path)
+
+    def status(self) -> str:
+        """Where the pod's start is, for a failure message: the init container it runs
+        (with its last output lines), or the main container."""
+        with self._lock:
+            running_init = self._running_init
+        if running_init:
+            tail = podman("logs", "--tail", "5", running_init, check=False, text=True)
+            return f"{self.name}: init container {running_init} still running; its last output:\n" \
+                   f"{tail.stdout}{tail.stderr}"
+        if self.main_started is None:
+            return f"{self.name}: main container not started"
+        out, err = self.logs()
+        return f"{self.name}: main container not ready; its last output:\n" + "\n".join(
+            (out + err).splitlines()[-10:])
+
+    def logs(self) -> tuple[str, str]:
+        """The main container's (stdout, stderr) since its creation."""
+        result = podman("logs", self.name, check=False, text=True)
+        return result.stdout, result.stderr
+
+    def _remove_containers(self) -> None:
+        for name, _ in self.init_containers:
+            podman("rm", "-f", self.init_container_name(name), check=False)
         podman("rm", "-f", self.name, check=False)
 
+    def _fresh_empty_dirs(self) -> None:
+        for path, options in self.empty_dirs:
+            _unmount(path)
+            path.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True,
+                           capture_output=True)
+
+    def _run(self) -> None:
+        try:
+            self.prepare()
+            self._fresh_empty_dirs()
+        except (AssertionError, subprocess.CalledProcessError) as error:
+            self.failed = f"pod {self.name}: its volumes could not be set up: {error}"
+            return
+        for container, args in self.init_containers:
+            name = self.init_container_name(container)
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                started = time.monotonic()
+                podman(*args)
+                self._running_init = name
+            exit_code = int(podman("wait", name, check=False, text=True).stdout.strip() or -1)
+            with self._lock:
+                self._running_init = None
+            out = podman("logs", name, check=False, text=True)
+            self.init_runs.append(InitRun(container, exit_code, out.stdout + out.stderr,
+                                          time.monotonic() - started))
+            podman("rm", "-f", name, check=False)
+            if self._stop.is_set():
+                return
+            if exit_code != 0:
+                self.failed = (f"pod {self.name}: init container {container} exited {exit_code}:\n"
+                               f"{(out.stdout + out.stderr)[-3000:]}")
+                return
+        with self._lock:
+            if self._stop.is_set():
+                return
+            podman(*self.run_args)
+            self.main_started = time.monotonic()
+        self._probe_loop()
+
     def _probe_loop(self) -> None:
-        time.sleep(self.startup.initial_delay)
+        self._stop.wait(self.startup.initial_delay)
         failures = 0
         while not self._stop.is_set():  # startup probe: nothing else runs before it passes
             if self.startup.check(self.ip):
@@ -183,10 +337,16 @@ class Pod:
             self._stop.wait(0.2)
 
     def _restart(self) -> None:
-        """What the kubelet does after a failed liveness or startup probe."""
+        """What the kubelet does after a failed liveness or startup probe: the main
+        container restarts; the init containers do not run again, the emptyDirs stay."""
         self.ready = False
         self.restarts += 1
         podman("restart", "-t", str(self.grace), self.name, check=False)
+
+
+def _unmount(path: Path) -> None:
+    if subprocess.run(["mountpoint", "-q", str(path)], check=False).returncode == 0:
+        subprocess.run(["umount", str(path)], check=True, capture_output=True)
 
 
 @dataclass
@@ -197,6 +357,7 @@ class PodSpecRun:
     network: str
     subnet_prefix: str  # e.g. "10.89.231." — the network's own addresses
     scratch: Path
+    cluster_domain: str = "cluster.local"  # the kubelet's --cluster-domain
     pods: list[Pod] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -210,6 +371,10 @@ class PodSpecRun:
         self.name = self.statefulset["metadata"]["name"]
         self.namespace = self.statefulset["metadata"]["namespace"]
         self.replicas = spec["replicas"]
+        headless = [s for s in by_kind.get("Service", []) if s["metadata"]["name"] == spec["serviceName"]]
+        if not headless or not headless[0]["spec"].get("publishNotReadyAddresses"):
+            raise UnknownField(f"Service {spec['serviceName']}: pod DNS names exist here from the pod's "
+                               "creation, which only publishNotReadyAddresses: true asks")
         self.pods = [self._pod(ordinal) for ordinal in range(self.replicas)]
 
     @property
@@ -228,110 +393,164 @@ class PodSpecRun:
         sts_spec = self.statefulset["spec"]
         template = sts_spec["template"]["spec"]
         _only(template, POD_FIELDS, "pod spec")
+        if template.get("enableServiceLinks", True) is not False:
+            raise UnknownField("pod spec: enableServiceLinks (true by default) injects the Services' "
+                               "variables, which the pod-spec run does not translate")
         pod_security = template.get("securityContext", {})
         _only(pod_security, POD_SECURITY_FIELDS, "pod securityContext")
-        (container,) = template["containers"]
-        _only(container, CONTAINER_FIELDS, "container")
-        name = f"{self.name}-{ordinal}"
-        ip = f"{self.subnet_prefix}{10 + ordinal}"
-        domain_suffix = f"{sts_spec['serviceName']}.{self.namespace}.svc"
-        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-
-        args = ["run", "-d", "--name", name, "--hostname", name, "--network", self.network, "--ip", ip,
-                "--pull", "never"]
-        for alias in (f"{name}.{domain_suffix}", *self._cluster_domain_aliases(container, name)):
-            args += ["--network-alias", alias]
-
-        uid, gid = pod_security.get("runAsUser"), pod_security.get("runAsGroup")
-        if pod_security.get("runAsNonRoot") and not uid:
-            raise UnknownField("runAsNonRoot without a numeric runAsUser: the kubelet could not verify it")
-        args += ["--user", f"{uid}:{gid}"]
-        fs_group = pod_security.get("fsGroup")
-        if fs_group is not None:
-            args += ["--group-add", str(fs_group)]
         if pod_security.get("seccompProfile", {}).get("type", "RuntimeDefault") != "RuntimeDefault":
             raise UnknownField("only the RuntimeDefault seccomp profile is translated")
+        (container,) = template["containers"]
+        _only(container, CONTAINER_FIELDS, f"container {container['name']}")
+        init_containers = template.get("initContainers", [])
+        for init in init_containers:
+            _only(init, INIT_CONTAINER_FIELDS, f"init container {init['name']}")
+        name = f"{self.name}-{ordinal}"
+        ip = f"{self.subnet_prefix}{10 + ordinal}"
+        service_suffix = f"{sts_spec['serviceName']}.{self.namespace}.svc"
 
-        context = container.get("securityContext", {})
-        _only(context, CONTAINER_SECURITY_FIELDS, "container securityContext")
-        if context.get("readOnlyRootFilesystem"):
-            args.append("--read-only")
-        if context.get("allowPrivilegeEscalation") is False:
-            args += ["--security-opt", "no-new-privileges"]
-        for cap in context.get("capabilities", {}).get("drop", []):
-            args += ["--cap-drop", cap]
-        if context.get("capabilities", {}).get("add"):
-            raise UnknownField("added capabilities are not translated")
+        # What every container of the pod shares: its address and hostname; and the headless
+        # Service's records of every pod of the set, as host entries (addresses are fixed per
+        # ordinal here): podman's own DNS (aardvark-dns) is not reliable on a machine where
+        # other networks come and go.
+        network = ["--hostname", name, "--network", self.network, "--ip", ip]
+        for other in range(self.replicas):
+            other_name, other_ip = f"{self.name}-{other}", f"{self.subnet_prefix}{10 + other}"
+            for host in (f"{other_name}.{service_suffix}", f"{other_name}.{service_suffix}.{self.cluster_domain}"):
+                network += ["--add-host", f"{host}:{other_ip}"]
 
-        limits = container.get("resources", {}).get("limits", {})
-        _only(limits, {"cpu", "memory"}, "resources.limits")
-        if "memory" in limits:
-            args += ["--memory", str(_memory_bytes(limits["memory"]))]
-        if "cpu" in limits:
-            args += ["--cpus", _cpus(limits["cpu"])]
-
-        env: dict[str, str] = {}
-        for item in container.get("env", []):
-            if "value" in item:
-                env[item["name"]] = expand(item["value"], env)
-                continue
-            field_path = item["valueFrom"]["fieldRef"]["fieldPath"]
-            values = {"metadata.name": name, "status.podIP": ip, "metadata.namespace": self.namespace}
-            if field_path not in values:
-                raise UnknownField(f"env {item['name']}: fieldRef {field_path} is not translated")
-            env[item["name"]] = values[field_path]
-        for key, value in env.items():
-            args += ["--env", f"{key}={value}"]
-
-        prepare: Callable[[], None] = lambda: None
+        # Its volumes: each emptyDir a tmpfs of the pod's own, mounted in every container using it.
+        fs_group = pod_security.get("fsGroup")
         volumes = {v["name"]: v for v in template.get("volumes", [])}
-        claims = {c["metadata"]["name"] for c in sts_spec.get("volumeClaimTemplates", [])}
-        for mount in container.get("volumeMounts", []):
-            _only(mount, {"name", "mountPath", "subPath", "readOnly"}, f"volumeMount {mount['name']}")
-            target, read_only = mount["mountPath"], ":ro" if mount.get("readOnly") else ""
-            if mount["name"] in claims:
-                volume = self.volume(ordinal)
-                prepare = functools.partial(self._prepare_volume, volume, fs_group, target, container["image"])
-                args += ["-v", f"{volume}:{target}{read_only}"]
+        empty_dirs: dict[str, Path] = {}
+        for volume in volumes.values():
+            if "emptyDir" not in volume:
                 continue
-            volume = volumes[mount["name"]]
-            if "configMap" in volume:
-                data = self.configmaps[volume["configMap"]["name"]]["data"]
-                key = mount.get("subPath")
-                if key is None:
-                    raise UnknownField("a whole ConfigMap as a folder is not translated")
-                host_file = self.scratch / name / key
-                host_file.parent.mkdir(parents=True, exist_ok=True)
-                host_file.write_text(data[key])
-                host_file.chmod(0o644)
-                args += ["-v", f"{host_file}:{target}{read_only or ':ro'}"]
-            elif "emptyDir" in volume:
-                empty_dir = volume["emptyDir"]
-                _only(empty_dir, {"medium", "sizeLimit"}, f"emptyDir {mount['name']}")
-                if empty_dir.get("medium") != "Memory":
-                    raise UnknownField("only memory-backed emptyDir is translated (as tmpfs)")
-                size = _memory_bytes(empty_dir.get("sizeLimit", "64Mi"))
-                args += ["--tmpfs", f"{target}:size={size},mode=1777"]
-            else:
-                raise UnknownField(f"volume {mount['name']} of type {set(volume) - {'name'}} is not translated")
+            empty_dir = volume["emptyDir"]
+            _only(empty_dir, {"medium", "sizeLimit"}, f"emptyDir {volume['name']}")
+            if empty_dir.get("medium") != "Memory":
+                raise UnknownField("only memory-backed emptyDir is translated (as tmpfs)")
+        prepare: list[Callable[[], None]] = []
+        claims = {c["metadata"]["name"] for c in sts_spec.get("volumeClaimTemplates", [])}
+        pod_empty_dirs: list[tuple[Path, str]] = []
+        for volume in volumes.values():
+            if "emptyDir" in volume:
+                size = _memory_bytes(volume["emptyDir"].get("sizeLimit", "64Mi"))
+                path = self.scratch / name / "emptyDir" / volume["name"]
+                # The kubelet's emptyDir: 0777, and with an fsGroup that group and setgid.
+                options = f"size={size},mode={'2777' if fs_group is not None else '0777'}"
+                if fs_group is not None:
+                    options += f",gid={fs_group}"
+                empty_dirs[volume["name"]] = path
+                pod_empty_dirs.append((path, options))
 
-        args.append(container["image"])
-        args += [expand(a, env) for a in container.get("args", [])]
+        def container_args(spec: dict[str, Any], podman_name: str) -> list[str]:
+            where = f"container {spec['name']}"
+            # The kubelet ignores an image's HEALTHCHECK: its probes are the manifest's.
+            args = ["run", "-d", "--name", podman_name, *network, "--pull", "never", "--no-healthcheck"]
+            context = spec.get("securityContext", {})
+            _only(context, CONTAINER_SECURITY_FIELDS, f"{where} securityContext")
+            uid, gid = pod_security.get("runAsUser"), pod_security.get("runAsGroup")
+            if (pod_security.get("runAsNonRoot") or context.get("runAsNonRoot")) and not uid:
+                raise UnknownField(f"{where}: runAsNonRoot without a numeric non-zero runAsUser: "
+                                   "the kubelet could not verify it")
+            args += ["--user", f"{uid}:{gid}"]
+            if fs_group is not None:
+                args += ["--group-add", str(fs_group)]
+            if context.get("readOnlyRootFilesystem"):
+                # Kubernetes gives no writable /tmp or /run: podman's --read-only would.
+                args += ["--read-only", "--read-only-tmpfs=false"]
+            if context.get("allowPrivilegeEscalation") is False:
+                args += ["--security-opt", "no-new-privileges"]
+            capabilities = context.get("capabilities", {})
+            _only(capabilities, {"drop", "add"}, f"{where} capabilities")
+            for cap in capabilities.get("drop", []):
+                args += ["--cap-drop", cap]
+            if capabilities.get("add"):
+                raise UnknownField(f"{where}: added capabilities are not translated")
+
+            resources = spec.get("resources", {})
+            _only(resources, {"limits", "requests"}, f"{where} resources")
+            limits = resources.get("limits", {})
+            _only(limits, {"cpu", "memory"}, f"{where} resources.limits")
+            if "memory" in limits:
+                args += ["--memory", str(_memory_bytes(limits["memory"]))]
+            if "cpu" in limits:
+                args += ["--cpus", _cpus(limits["cpu"])]
+
+            env: dict[str, str] = {}
+            for item in spec.get("env", []):
+                _only(item, {"name", "value", "valueFrom"}, f"{where} env {item['name']}")
+                if "valueFrom" not in item:
+                    env[item["name"]] = expand(item.get("value", ""), env)
+                    continue
+                _only(item["valueFrom"], {"fieldRef"}, f"{where} env {item['name']} valueFrom")
+                field_path = item["valueFrom"]["fieldRef"]["fieldPath"]
+                values = {"metadata.name": name, "status.podIP": ip, "metadata.namespace": self.namespace}
+                if field_path not in values:
+                    raise UnknownField(f"{where} env {item['name']}: fieldRef {field_path} is not translated")
+                env[item["name"]] = values[field_path]
+            for key, value in env.items():
+                args += ["--env", f"{key}={value}"]
+
+            for mount in spec.get("volumeMounts", []):
+                _only(mount, {"name", "mountPath", "subPath", "readOnly"}, f"{where} volumeMount {mount['name']}")
+                target, read_only = mount["mountPath"], ":ro" if mount.get("readOnly") else ""
+                if mount["name"] in claims:
+                    volume_name = self.volume(ordinal)
+                    prepare.append(functools.partial(self._prepare_volume, volume_name, fs_group, target,
+                                                     spec["image"]))
+                    args += ["-v", f"{volume_name}:{target}{read_only}"]
+                    continue
+                volume = volumes[mount["name"]]
+                if "configMap" in volume:
+                    data = self.configmaps[volume["configMap"]["name"]]["data"]
+                    key = mount.get("subPath")
+                    if key is None:
+                        raise UnknownField("a whole ConfigMap as a folder is not translated")
+                    host_file = self.scratch / name / "configMap" / volume["name"] / key
+                    host_file.parent.mkdir(parents=True, exist_ok=True)
+                    host_file.write_text(data[key])
+                    host_file.chmod(0o644)
+                    args += ["-v", f"{host_file}:{target}{read_only or ':ro'}"]
+                elif "emptyDir" in volume:
+                    if "subPath" in mount:
+                        raise UnknownField(f"{where}: a subPath of an emptyDir is not translated")
+                    args += ["-v", f"{empty_dirs[mount['name']]}:{target}{read_only}"]
+                else:
+                    raise UnknownField(f"volume {mount['name']} of type {set(volume) - {'name'}} is not translated")
+
+            if "command" in spec:
+                # command replaces the image's ENTRYPOINT and (args or nothing) its CMD.
+                args += ["--entrypoint", json.dumps([expand(c, env) for c in spec["command"]])]
+            args.append(spec["image"])
+            args += [expand(a, env) for a in spec.get("args", [])]
+            return args
+
+        init_runs = [(init["name"], container_args(init, f"{name}.{init['name']}")) for init in init_containers]
+        run_args = container_args(container, name)
+
+        ports: dict[str, tuple[int, str]] = {}
+        for port in container.get("ports", []):
+            _only(port, PORT_FIELDS, f"container {container['name']} port {port.get('name')}")
+            protocol = port.get("protocol", "TCP")
+            if protocol not in PORT_PROTOCOLS:
+                raise UnknownField(f"container port {port.get('name')}: protocol {protocol} is not translated")
+            if "name" in port:
+                ports[port["name"]] = (port["containerPort"], protocol)
+
+        def prepare_all() -> None:
+            for step in prepare:
+                step()
 
         where = f"container {container['name']}"
         return Pod(
-            name=name, ip=ip, run_args=args, grace=template.get("terminationGracePeriodSeconds", 30),
-            prepare=prepare,
+            name=name, ip=ip, run_args=run_args, grace=template.get("terminationGracePeriodSeconds", 30),
+            init_containers=init_runs, empty_dirs=pod_empty_dirs, prepare=prepare_all,
             startup=Probe.of(container["startupProbe"], ports, f"{where} startupProbe"),
             readiness=Probe.of(container["readinessProbe"], ports, f"{where} readinessProbe"),
             liveness=Probe.of(container["livenessProbe"], ports, f"{where} livenessProbe"),
         )
-
-    @staticmethod
-    def _cluster_domain_aliases(container: dict[str, Any], name: str) -> list[str]:
-        """The pod's full name as the peers list spells it (with the cluster domain)."""
-        peers = next((e.get("value", "") for e in container.get("env", []) if e["name"] == "TOKMESH_CLUSTER_PEERS"), "")
-        return [p.rsplit(":", 1)[0] for p in peers.split(",") if p.startswith(f"{name}.")]
 
     def _prepare_volume(self, volume: str, fs_group: int | None, target: str, image: str) -> None:
         """The claim's volume, created once; the kubelet gives it the fsGroup (setgid)."""
@@ -339,7 +558,8 @@ class PodSpecRun:
             return
         podman("volume", "create", volume)
         if fs_group is not None:
-            # The stand-in's runtime base is busybox: its applets by their multi-call name.
+            # busybox's applets by their multi-call name: the stand-in's runtime base and
+            # Alpine's both have /bin/busybox.
             podman("run", "--rm", "--pull", "never", "--user", "0:0", "--entrypoint", "/bin/busybox",
                    "-v", f"{volume}:{target}", image, "sh", "-c",
                    f"/bin/busybox chgrp {fs_group} {target} && /bin/busybox chmod 2775 {target}")
@@ -351,11 +571,20 @@ class PodSpecRun:
         pods = self.pods if pods is None else pods
         deadline = time.monotonic() + seconds
         while not all(p.ready for p in pods):
+            failed = [p.failed for p in pods if p.failed]
+            if failed:
+                raise AssertionError("\n".join(failed))
             if time.monotonic() > deadline:
-                raise AssertionError(f"not ready within {seconds} s: {[p.name for p in pods if not p.ready]}")
+                raise AssertionError(f"not ready within {seconds} s:\n"
+                                     + "\n".join(p.status() for p in pods if not p.ready))
             time.sleep(0.2)
 
     def remove(self) -> None:
-        for pod in self.pods:
-            pod.delete()
-            podman("volume", "rm", "-f", self.volume(self.pods.index(pod)), check=False)
+        """Every pod deleted (at once, each with its grace period), then the claims' volumes."""
+        deletions = [threading.Thread(target=pod.delete) for pod in self.pods]
+        for deletion in deletions:
+            deletion.start()
+        for deletion in deletions:
+            deletion.join()
+        for ordinal in range(self.replicas):
+            podman("volume", "rm", "-f", self.volume(ordinal), check=False)

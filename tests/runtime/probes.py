@@ -12,15 +12,22 @@ def http_get(port: int, path: str, timeout: float = 2.0) -> str:
         return response.read().decode()
 
 
+def health_status(port: int, path: str = "/health") -> str:
+    """data.status of tokmesh-go's envelope on ``path`` ("healthy", "ready")."""
+    return json.loads(http_get(port, path, timeout=1))["data"]["status"]
+
+
 def wait_for_health(port: int, seconds: float = 20.0, not_pid: int | None = None) -> dict:
-    """/health's answer once it answers (from a PID other than ``not_pid``)."""
+    """Once /health answers healthy (from a PID other than ``not_pid``): who answers, as
+    the stand-in's /standin/whoami says (pid, uid, version)."""
     deadline = time.monotonic() + seconds
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            health = json.loads(http_get(port, "/health", timeout=1))
-            if health["pid"] != not_pid:
-                return health
+            if health_status(port) == "healthy":
+                who = json.loads(http_get(port, "/standin/whoami", timeout=1))
+                if who["pid"] != not_pid:
+                    return who
         except OSError as error:
             last = error
         time.sleep(0.05)
