@@ -383,6 +383,11 @@ class Answers(BaseModel):
         return max(self.shutdown_timeout_seconds, SERVER_DRAIN_SECONDS) + STOP_GRACE_MARGIN_SECONDS
 
     @property
+    def stop_grace_margin_seconds(self) -> int:
+        """What every supervisor adds to the server's own shutdown deadline."""
+        return STOP_GRACE_MARGIN_SECONDS
+
+    @property
     def server_drain_seconds(self) -> int:
         """How long tokmesh-go itself drains: fixed in its main.go, whatever the answer."""
         return SERVER_DRAIN_SECONDS

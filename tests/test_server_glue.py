@@ -93,8 +93,7 @@ def test_glue_agrees_with_the_answers(glue) -> None:
     adapter = (tree / "server-glue" / WINDOWS_ADAPTER).read_text()
     assert f'serviceName = "{answers.service_name}"' in adapter
     assert f"startWaitHint = {answers.startup_budget_seconds} * time.Second" in adapter
-    assert f"renderedDrain     = {answers.shutdown_timeout_seconds} * time.Second" in adapter
-    assert f"renderedStopGrace = {answers.stop_grace_seconds} * time.Second" in adapter
+    assert f"stopMargin = {answers.stop_grace_margin_seconds} * time.Second" in adapter
     assert f"restartDelay = {answers.restart_delay_seconds} * time.Second" in adapter
     imports = set(re.findall(r'"([\w./-]+/internal/infra/\w+)"', adapter))
     assert imports == {f"{answers.go_module}/{SERVICECONTROL}"}
