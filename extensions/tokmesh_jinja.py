@@ -27,7 +27,7 @@ from jinja2.runtime import Context
 
 
 # The answers model's modules, in the order they import each other.
-MODEL_MODULES = ("tokmesh_rules", "tokmesh_answers")
+MODEL_MODULES = ("tokmesh_rules", "tokmesh_platforms", "tokmesh_answers")
 
 
 def _load_answers_module() -> ModuleType:

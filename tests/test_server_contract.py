@@ -182,7 +182,7 @@ def kubernetes_openings(tree: Path) -> dict[str, set[tuple[int, str]]]:
 
 
 def test_the_contract_names_the_pinned_commit_and_gives_every_key_a_type_and_a_source() -> None:
-    from tokmesh_answers import TOKMESH_GO_COMMIT
+    from tokmesh_platforms import TOKMESH_GO_COMMIT
 
     assert CONTRACT["source"]["commit"] == TOKMESH_GO_COMMIT
     for key, spec in KEYS.items():

@@ -1,0 +1,277 @@
+"""Each platform's derived values, apart: the answers model (tokmesh_answers.Answers)
+inherits these, so templates still read everything from the one model, as ``tm``.
+
+Each class holds what one platform's files need and nothing else computes: names, paths,
+ports and the values its supervisor takes.  They read the answers from the model they
+are mixed into, and define no answers of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import struct
+
+from tokmesh_rules import quantity_value
+
+# tokmesh-go at the commit the trees are written for (tests/contract/tokmesh-go.yml): its
+# generated protobuf code needs protoc, Debian bookworm's in the image (protoc-gen-go comes
+# from the protobuf module its own go.mod pins).
+TOKMESH_GO_COMMIT = "56d6f543b3babada65b2d3e4808e35416702e363"
+# protoc 3.21.12, any Debian revision of it (point releases replace the old ones on the mirror).
+PROTOC_DEBIAN_VERSION = "3.21.12-*"
+# How long a Kubernetes replica coming back waits before it joins: tokmesh-go's Raft
+# elects within about two election timeouts of 1 s once its leader has gone.
+REJOIN_DELAY_SECONDS = 5
+
+
+class SystemdValues:
+    """The unit and the Linux scripts."""
+
+    @property
+    def unit_name(self) -> str:
+        return f"{self.service_name}.service"
+
+    @property
+    def systemd_runtime_directory(self) -> str:
+        """RuntimeDirectory= takes a name below /run (/var/run links there)."""
+        return re.sub(r"^/(var/)?run/", "", self.run_dir)
+
+    @property
+    def systemd_state_directory(self) -> str | None:
+        """StateDirectory= applies where the data dir is below /var/lib."""
+        if self.data_dir.startswith("/var/lib/"):
+            return self.data_dir.removeprefix("/var/lib/")
+        return None
+
+
+class WindowsValues:
+    """The PowerShell installer and its companions."""
+
+    @property
+    def windows_bin_dir(self) -> str:
+        return f"{self.windows_install_dir}\\bin"
+
+    @property
+    def windows_server_exe(self) -> str:
+        return f"{self.windows_bin_dir}\\{self.service_name}.exe"
+
+    @property
+    def windows_server_exe_previous(self) -> str:
+        """Where an upgrade keeps the binary it replaced (its rollback)."""
+        return f"{self.windows_server_exe}.previous"
+
+    @property
+    def windows_config_file(self) -> str:
+        return f"{self.windows_data_dir}\\config.yaml"
+
+    @property
+    def windows_state_dir(self) -> str:
+        return f"{self.windows_data_dir}\\data"
+
+    @property
+    def windows_cert_dir(self) -> str:
+        return f"{self.windows_data_dir}\\certs"
+
+    @property
+    def windows_backup_dir(self) -> str:
+        """Below the data root, so archives keep its access list."""
+        return f"{self.windows_data_dir}\\backups"
+
+    @property
+    def windows_service_account(self) -> str:
+        return f"NT SERVICE\\{self.service_name}"
+
+    @property
+    def windows_service_sid(self) -> str:
+        """The SID of the virtual account NT SERVICE\\<name>, as Windows derives it:
+        S-1-5-80 and the SHA-1 of the upper-case name in UTF-16LE, read as five
+        little-endian 32-bit numbers.  ACLs name it, not the account: a SID needs
+        no name lookup, so it holds on every display language and before the
+        service exists."""
+        digest = hashlib.sha1(self.service_name.upper().encode("utf-16-le")).digest()
+        return "S-1-5-80-" + "-".join(str(n) for n in struct.unpack("<5I", digest))
+
+    @property
+    def windows_display_name(self) -> str:
+        return f"TokMesh Server ({self.service_name})"
+
+
+class ImageValues:
+    """The Dockerfile and what builds tokmesh-go."""
+
+    @property
+    def image_reference(self) -> str:
+        reference = f"{self.image_repository}:{self.image_tag}"
+        return f"{reference}@{self.image_digest}" if self.image_digest else reference
+
+    @property
+    def go_module(self) -> str:
+        """tokmesh-go's module path: the server glue imports its packages through it."""
+        return "github.com/yndnr/tokmesh-go"
+
+    def go_ldflags(self, version: str, commit: str, build_time: str) -> str:
+        """The linker flags of a release build: stripped, and the version, commit and build
+        time stamped into the variables tokmesh-go's main prints with -version."""
+        return (f"-s -w -X main.version={version} -X main.commit={commit} "
+                f"-X main.buildTime={build_time}")
+
+    @property
+    def tokmesh_go_commit(self) -> str:
+        return TOKMESH_GO_COMMIT
+
+    @property
+    def protoc_debian_version(self) -> str:
+        return PROTOC_DEBIAN_VERSION
+
+    @property
+    def oci_labels(self) -> dict[str, str]:
+        return {
+            "org.opencontainers.image.title": self.service_name,
+            "org.opencontainers.image.description": "TokMesh session/token cache server",
+            "org.opencontainers.image.version": self.image_tag,
+            "org.opencontainers.image.vendor": "TokMesh",
+        }
+
+
+class KubernetesValues:
+    """The manifests, the node-config init container and the Kubernetes scripts."""
+
+    @property
+    def cluster_enabled(self) -> bool:
+        return self.replicas > 1
+
+    @property
+    def headless_service_name(self) -> str:
+        """The StatefulSet's serviceName, giving each pod a stable DNS name."""
+        return self.service_name
+
+    @property
+    def client_service_name(self) -> str:
+        return f"{self.service_name}-external"
+
+    @property
+    def configmap_name(self) -> str:
+        return f"{self.service_name}-config"
+
+    @property
+    def tls_secret_name(self) -> str:
+        return f"{self.service_name}-tls"
+
+    @property
+    def last_ordinal(self) -> int:
+        return self.replicas - 1
+
+    @property
+    def canary_ordinal(self) -> int:
+        """A staged rollout's partition: the highest ordinal takes the new revision first."""
+        return self.last_ordinal
+
+    @property
+    def canary_pod_name(self) -> str:
+        return f"{self.service_name}-{self.canary_ordinal}"
+
+    @property
+    def k8s_rollout_timeout_seconds(self) -> int:
+        """A rollout replaces pods one by one: each may take the stop grace and the startup budget."""
+        return (self.stop_grace_seconds + self.startup_budget_seconds) * self.replicas
+
+    @property
+    def k8s_container_name(self) -> str:
+        return "tokmesh"
+
+    @property
+    def data_claim_name(self) -> str:
+        """The StatefulSet's volume claim template; pods' claims are <it>-<name>-<ordinal>."""
+        return "data"
+
+    @property
+    def cluster_domain_suffix(self) -> str:
+        """What follows a pod's name in its DNS name under the headless Service."""
+        return f"{self.headless_service_name}.{self.k8s_namespace}.svc.{self.cluster_domain}"
+
+    @property
+    def topology_spread_keys(self) -> list[str]:
+        """Replicas spread over nodes and zones (beside the anti-affinity's preference)."""
+        return ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+
+    @property
+    def cert_manager(self) -> bool:
+        return self.tls_enabled and bool(self.cert_manager_issuer)
+
+    @property
+    def certificate_dns_names(self) -> list[str]:
+        """The client Service by each name a pod may use, and every pod of the headless one."""
+        service, namespace = self.client_service_name, self.k8s_namespace
+        return [
+            service,
+            f"{service}.{namespace}",
+            f"{service}.{namespace}.svc",
+            f"{service}.{namespace}.svc.{self.cluster_domain}",
+            f"*.{self.cluster_domain_suffix}",
+        ]
+
+    @property
+    def cluster_peer_hosts(self) -> list[str]:
+        """Every replica's DNS name under the headless Service: the gossip seeds."""
+        return [f"{self.service_name}-{ordinal}.{self.cluster_domain_suffix}" for ordinal in range(self.replicas)]
+
+    @property
+    def k8s_rejoin_delay_seconds(self) -> int:
+        return REJOIN_DELAY_SECONDS
+
+    @property
+    def k8s_node_config_file(self) -> str:
+        """The config each replica runs with: the ConfigMap's, plus its own cluster
+        settings, written by the node-config init container into the run folder."""
+        return f"{self.run_dir}/config.yaml"
+
+    @property
+    def k8s_server_config_file(self) -> str:
+        return self.k8s_node_config_file if self.cluster_enabled else self.config_file
+
+    @property
+    def selector_labels(self) -> dict[str, str]:
+        return {
+            "app.kubernetes.io/name": "tokmesh",
+            "app.kubernetes.io/instance": self.service_name,
+        }
+
+    @property
+    def common_labels(self) -> dict[str, str]:
+        return {
+            **self.selector_labels,
+            "app.kubernetes.io/version": self.image_tag,
+            "app.kubernetes.io/component": "cache-server",
+            "app.kubernetes.io/part-of": "tokmesh",
+            "app.kubernetes.io/managed-by": "copier",
+        }
+
+    @property
+    def statefulset_annotations(self) -> dict[str, str]:
+        """checkov's digest check cannot pass before the operator knows the digest."""
+        if self.image_digest:
+            return {}
+        return {
+            "checkov.io/skip1": "CKV_K8S_43=no image digest is known at render time; "
+            "answer image_digest to pin the image",
+        }
+
+    @property
+    def tls_cert_name(self) -> str:
+        return self.tls_cert_file.rsplit("/", 1)[1]
+
+    @property
+    def tls_key_name(self) -> str:
+        return self.tls_key_file.rsplit("/", 1)[1]
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        """The memory limit as Compose's mem_limit takes it: whole bytes, rounded up."""
+        return math.ceil(quantity_value(self.memory_limit))
+
+    @property
+    def pdb_max_unavailable(self) -> int:
+        """A quorum of replicas stays up during voluntary disruptions."""
+        return max(1, (self.replicas - 1) // 2)
