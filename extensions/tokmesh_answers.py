@@ -371,7 +371,7 @@ class Answers(SystemdValues, WindowsValues, ImageValues, KubernetesValues, BaseM
     @property
     def stop_grace_seconds(self) -> int:
         """How long supervisors wait for a stop: never less than the server's own drain."""
-        return max(self.shutdown_timeout_seconds, SERVER_DRAIN_SECONDS) + STOP_GRACE_MARGIN_SECONDS
+        return max(self.shutdown_timeout_seconds, self.server_drain_seconds) + self.stop_grace_margin_seconds
 
     @property
     def stop_grace_margin_seconds(self) -> int:
