@@ -35,6 +35,8 @@ from tokmesh_answers import PLATFORMS, Answers, answer_rule, validate_answers  #
 # and handed to the build by tests/test_docs.py, which runs last.
 FIGURES_FILE = Path(os.environ.get("TOKMESH_FIGURES", REPO / ".cache" / "test-figures.json"))
 TEMPLATE = REPO / "template"
+# What each question's one-line help cannot say (a prompt line is cut at 80 columns).
+NOTES_FILE = REPO / "docs" / "question-notes.yml"
 MARKER = re.compile(r"<!-- tokmesh:(?P<name>[a-z-]+)(?: (?P<arg>[a-z]+))? -->")
 # Every file any answer can render: all platforms, TLS through cert-manager, the glue.
 EVERYTHING = {"server_glue": True, "tls_enabled": True, "cert_manager_issuer": "letsencrypt"}
@@ -44,12 +46,34 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     return MARKER.sub(lambda m: GENERATED[m["name"]](m["arg"]), markdown)
 
 
+def on_files(files, config):
+    """The question notes are read into the questions page, not published beside it."""
+    notes = files.get_file_from_path(NOTES_FILE.name)
+    if notes is not None:
+        files.remove(notes)
+    return files
+
+
 # ---- the template, read and rendered ---------------------------------------------------
 
 @functools.cache
 def questions() -> dict[str, dict]:
     spec = yaml.safe_load((REPO / "copier.yml").read_text())
     return {name: q for name, q in spec.items() if not name.startswith("_")}
+
+
+@functools.cache
+def question_notes() -> dict[str, str | None]:
+    """question -> the detail its help leaves out (Markdown), or None where the help says it all."""
+    return yaml.safe_load(NOTES_FILE.read_text())
+
+
+def default_cell(name: str, q: dict) -> str:
+    """The default as the table shows it: a default that follows earlier answers shows its
+    usual value (the model's)."""
+    if "default_after_earlier_answers" in str(q["default"]):
+        return _code(getattr(Answers(), name)) + ", or another where that clashes with an earlier answer"
+    return _code(q["default"])
 
 
 @functools.cache
@@ -150,8 +174,10 @@ def questions_reference(_: str | None) -> str:
         if "tls_enabled" in str(when):
             asked += ", with TLS"
         out.append(f"### `{name}`\n\n{cell(q['help'])}\n")
+        if question_notes().get(name):
+            out.append(question_notes()[name] + "\n")
         out.append("| type | default | asked | platforms |\n|---|---|---|---|")
-        out.append(f"| {q['type']} | {_code(q['default'])} | {asked} | {', '.join(platforms)} |\n")
+        out.append(f"| {q['type']} | {default_cell(name, q)} | {asked} | {', '.join(platforms)} |\n")
         if "choices" in q:
             out.append("**Choices:** " + "; ".join(f"`{v}`: {label}" for label, v in q["choices"].items()) + "\n")
         if name == "customise":

@@ -22,9 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from tokmesh_platforms import ImageValues, KubernetesValues, SystemdValues, WindowsValues
 from tokmesh_rules import (
     YAML_KEYWORDS,
-    Account,
+    BinaryFolder,
     BuilderImage,
+    ByteSize,
     ClientNetworks,
+    DedicatedPosixFolder,
+    DedicatedWindowsFolder,
     DnsLabel,
     DnsSubdomain,
     ImageDigest,
@@ -37,7 +40,9 @@ from tokmesh_rules import (
     PosixPath,
     Quantity,
     StorageClass,
-    WindowsPath,
+    ServiceAccount,
+    WholeNumber,
+    linux_system_folder,
     quantity_value,
 )
 
@@ -54,6 +59,7 @@ STARTUP_BUDGET_SECONDS = 60
 STARTUP_PROBE_PERIOD_SECONDS = 2
 # The server's own drain budget: main.go passes 30 s to its shutdown handler.
 SERVER_DRAIN_SECONDS = 30
+INSTALL_MARKER = ".tokmesh-deploy"
 # What `copier update` of a rendered tree needs: Copier, the loader of this template's
 # extensions, and pydantic for the answers model (the versions requirements.lock pins).
 UPDATE_REQUIREMENTS = ("copier==9.19.1", "copier-template-extensions==0.3.4", "pydantic==2.14.4")
@@ -111,37 +117,37 @@ class Answers(SystemdValues, WindowsValues, ImageValues, KubernetesValues, BaseM
     tls_cert_file: PosixPath = "/etc/tokmesh-server/tls/tls.crt"
     tls_key_file: PosixPath = "/etc/tokmesh-server/tls/tls.key"
     log_level: Literal["debug", "info", "warn", "error"] = "info"
-    shutdown_timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+    shutdown_timeout_seconds: Annotated[WholeNumber, Field(ge=1, le=3600)] = 30
 
-    install_dir: PosixPath = "/usr/local/bin"
-    config_dir: PosixPath = "/etc/tokmesh-server"
-    data_dir: PosixPath = "/var/lib/tokmesh-server"
-    run_dir: PosixPath = "/run/tokmesh-server"
-    service_user: Account = "tokmesh"
-    service_group: Account = "tokmesh"
+    install_dir: BinaryFolder = "/usr/local/bin"
+    config_dir: DedicatedPosixFolder = "/etc/tokmesh-server"
+    data_dir: DedicatedPosixFolder = "/var/lib/tokmesh-server"
+    run_dir: DedicatedPosixFolder = "/run/tokmesh-server"
+    service_user: ServiceAccount = "tokmesh"
+    service_group: ServiceAccount = "tokmesh"
 
-    windows_install_dir: WindowsPath = "C:\\Program Files\\TokMesh"
-    windows_data_dir: WindowsPath = "C:\\ProgramData\\tokmesh-server"
+    windows_install_dir: DedicatedWindowsFolder = "C:\\Program Files\\TokMesh"
+    windows_data_dir: DedicatedWindowsFolder = "C:\\ProgramData\\tokmesh-server"
 
     image_repository: ImageRepository = "tokmesh/tokmesh-server"
     image_tag: ImageTag = "1.0.0"
     image_digest: ImageDigest = ""
     builder_image: BuilderImage = "golang:1.24-bookworm"
     runtime_image: ImageReference = "alpine:3.20"
-    container_uid: Annotated[int, Field(ge=10000, le=2147483647)] = 10001
+    container_uid: Annotated[WholeNumber, Field(ge=10000, le=2147483647)] = 10001
 
-    replicas: Annotated[int, Field(ge=1, le=99)] = 3
+    replicas: Annotated[WholeNumber, Field(ge=1, le=99)] = 3
     k8s_namespace: DnsLabel = "tokmesh"
     k8s_service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = "ClusterIP"
-    storage_size: Quantity = "10Gi"
+    storage_size: ByteSize = "10Gi"
     storage_class: StorageClass = ""
     cluster_domain: DnsSubdomain = "cluster.local"
     cert_manager_issuer: OptionalDnsSubdomain = ""
     cert_manager_issuer_kind: Literal["ClusterIssuer", "Issuer"] = "ClusterIssuer"
     cpu_request: Quantity = "100m"
     cpu_limit: Quantity = "500m"
-    memory_request: Quantity = "128Mi"
-    memory_limit: Quantity = "512Mi"
+    memory_request: ByteSize = "128Mi"
+    memory_limit: ByteSize = "512Mi"
 
     server_glue: bool = False
 
@@ -398,6 +404,12 @@ class Answers(SystemdValues, WindowsValues, ImageValues, KubernetesValues, BaseM
                 "failureThreshold": STARTUP_BUDGET_SECONDS // STARTUP_PROBE_PERIOD_SECONDS}
 
     @property
+    def install_marker(self) -> str:
+        """The file the installers leave in each folder they create (Linux and Windows):
+        uninstall's purge deletes a folder only while it is there."""
+        return INSTALL_MARKER
+
+    @property
     def tree_backup_dir(self) -> str:
         """Where the Compose and Kubernetes backups go by default, in this tree."""
         return "backups"
@@ -443,19 +455,15 @@ class Answers(SystemdValues, WindowsValues, ImageValues, KubernetesValues, BaseM
 def cross_field_problems(answers: Mapping[str, Any]) -> list[str]:
     """The rules that span several answers, on whatever answers are known so far."""
     problems: list[str] = []
-    port_answers = ["http_port", "cluster_port", "gossip_port"]
-    if answers.get("redis_enabled"):
-        port_answers.append("redis_port")
-    ports = {name: answers[name] for name in port_answers if isinstance(answers.get(name), int)}
+    platforms = answers.get("platforms") or []
+    # In the order copier.yml asks them: a clash names the later question, asked again.
+    ports = {name: answers[name] for name in port_answers(answers) if isinstance(answers.get(name), int)}
     seen: dict[int, str] = {}
     for name, port in ports.items():
         if port in seen:
-            problems.append(
-                f"{name}: {port!r} is already used by {seen[port]}; the ports must be distinct"
-            )
+            problems.append(f"{name}: {port!r} is already used by {seen[port]}; the ports must be distinct")
         seen.setdefault(port, name)
 
-    platforms = answers.get("platforms") or []
     if "linux" in platforms:
         run_dir = answers.get("run_dir", "")
         if run_dir and not re.match(r"/(var/)?run/[^/]", run_dir):
@@ -479,19 +487,23 @@ def cross_field_problems(answers: Mapping[str, Any]) -> list[str]:
                 or other_path.startswith(path + "/")
             ):
                 problems.append(
-                    f"{name}: {path!r} overlaps {other} {other_path!r}; "
-                    "config, data and run dirs must be separate"
+                    f"{other}: {other_path!r} must be apart from {name}: it overlaps {path!r} "
+                    "(config, data and run folders are separate)"
                 )
     if answers.get("tls_enabled"):
         cert, key = answers.get("tls_cert_file", ""), answers.get("tls_key_file", "")
         if cert and key and cert.rsplit("/", 1)[0] != key.rsplit("/", 1)[0]:
             problems.append(
-                f"tls_key_file: {key!r} must be in the same folder as tls_cert_file "
+                f"tls_key_file: {key!r} must be beside the certificate: in the folder of tls_cert_file "
                 f"{cert!r} (containers mount one TLS folder)"
             )
         if cert and key and cert == key:
             problems.append("tls_key_file: must differ from tls_cert_file")
         config_dir = answers.get("config_dir", "")
+        system = linux_system_folder(cert.rsplit("/", 1)[0] or "/") if cert else ""
+        if system:
+            problems.append(f"tls_cert_file: {cert!r} must be in a folder of its own, not in the system "
+                            f"folder {system} (install sets the folder's owner and mode)")
         if cert and cert.rsplit("/", 1)[0] == config_dir:
             problems.append(
                 f"tls_cert_file: {cert!r} must be in a folder of its own, not directly in "
@@ -505,13 +517,49 @@ def cross_field_problems(answers: Mapping[str, Any]) -> list[str]:
             continue  # not a quantity: its own rule reports it
         if too_high:
             problems.append(
-                f"{resource}_request: {request!r} must not exceed {resource}_limit {limit!r}"
+                f"{resource}_request: {request!r} must not exceed {resource}_limit ({limit})"
             )
     if "kubernetes" in platforms:
         problems += kubernetes_problems(answers)
     if not platforms:
         problems.append("platforms: [] must name at least one platform")
     return problems
+
+
+def port_answers(answers: Mapping[str, Any]) -> list[str]:
+    """The port answers in use, in the order copier.yml asks them: Raft and gossip only
+    for Kubernetes, Redis only when enabled."""
+    names = ["http_port"]
+    if answers.get("redis_enabled"):
+        names.append("redis_port")
+    if "kubernetes" in (answers.get("platforms") or []):
+        names += ["cluster_port", "gossip_port"]
+    return names
+
+
+def offered_default(name: str, known: Mapping[str, Any]) -> Any:
+    """The default question ``name`` offers after the answers ``known`` so far: its usual
+    default (the model's), unless that clashes with them (Enter must always be accepted).
+    A port moves up to the next free one, a request down to its limit, a folder aside, and
+    the key goes beside the certificate."""
+    usual = Answers.model_fields[name].default
+    if name == "tls_key_file":
+        usual = key_file_beside(known.get("tls_cert_file") or Answers.model_fields["tls_cert_file"].default)
+    candidates: typing.Iterable[Any]
+    if name.endswith("_port"):
+        candidates = range(usual, 65536)
+    elif name.endswith("_request"):
+        candidates = (usual, known.get(name.replace("_request", "_limit")))
+    else:
+        candidates = (usual, f"{usual}-{name.removesuffix('_dir')}")
+    return next((c for c in candidates if c is not None and not field_problem(name, c, known)), usual)
+
+
+def key_file_beside(cert_file: str) -> str:
+    """The TLS key's usual name beside ``cert_file`` (never the certificate's own): tls.crt
+    and tls.pem give tls.key."""
+    folder, _, file = cert_file.rpartition("/")
+    return f"{folder}/{file.removesuffix('.crt').removesuffix('.pem')}.key"
 
 
 def kubernetes_problems(answers: Mapping[str, Any]) -> list[str]:
@@ -525,7 +573,7 @@ def kubernetes_problems(answers: Mapping[str, Any]) -> list[str]:
         return problems  # their own rules report them
     if namespace.startswith(CLUSTER_NAMESPACE_PREFIX) or namespace == SHARED_NAMESPACE:
         problems.append(
-            f"k8s_namespace: {namespace!r} names a namespace the cluster owns (kube-*, default): "
+            f"k8s_namespace: {namespace!r} must be a namespace of its own: the cluster owns kube-* and default; "
             "the tree labels its namespace for the restricted Pod Security profile, which would "
             "stop the other pods there on their next restart; give the cache a namespace of its own"
         )
@@ -545,8 +593,8 @@ def kubernetes_problems(answers: Mapping[str, Any]) -> list[str]:
     fqdn = f"{name}-{max(replicas - 1, 0)}.{name}.{namespace}.svc.{domain}"
     if len(fqdn) > 253:
         problems.append(
-            f"cluster_domain: {domain!r} makes the pods' DNS names longer than 253 characters "
-            f"({len(fqdn)}: {fqdn[:40]}...)"
+            f"cluster_domain: {domain!r} is too long: the pods' DNS names would have {len(fqdn)} "
+            f"characters, more than 253 ({fqdn[:40]}...)"
         )
     if answers.get("cert_manager_issuer") and not answers.get("tls_enabled"):
         problems.append(
@@ -558,7 +606,11 @@ def kubernetes_problems(answers: Mapping[str, Any]) -> list[str]:
 
 def _message(name: str, value: Any, error: dict[str, Any]) -> str:
     text = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "literal_error":
+    if error["type"] == "int_type":
+        text = "must be a number: " + re.split(r": |; ", answer_rule(name))[0].removeprefix("from ")
+    elif error["type"] in {"greater_than_equal", "less_than_equal"}:
+        text = "must be " + re.split(r": |; ", answer_rule(name))[0]
+    elif error["type"] == "literal_error":
         text = "must be one of " + text.removeprefix("Input should be ")
     elif text.startswith("Input should be"):
         text = "must be" + text.removeprefix("Input should be")
@@ -583,9 +635,16 @@ def field_problem(name: str, value: Any, known: Mapping[str, Any] | None = None)
         value = _field_adapters[name].validate_python(value)
     except ValidationError as error:
         return _message(name, value, error.errors()[0])
-    for problem in cross_field_problems({**(known or {}), name: value}):
-        if problem.startswith(f"{name}:"):
-            return problem
+    # A clash is this answer's problem once the earlier answer it clashes with exists:
+    # whatever this answer adds to the problems the earlier answers already have.
+    earlier = {k: v for k, v in (known or {}).items() if k != name}
+    already = set(cross_field_problems(earlier))
+    for problem in cross_field_problems({**earlier, name: value}):
+        if problem not in already:
+            if problem.startswith(f"{name}:"):
+                return problem
+            other = problem.split(":", 1)[0]
+            return f"{name}: {value!r} conflicts with {other}: {problem}"
     return ""
 
 
@@ -631,6 +690,7 @@ __all__: list[str] = [
     "Answers",
     "cross_field_problems",
     "field_problem",
+    "offered_default",
     "sha256_hex",
     "validate_answers",
 ]

@@ -1,9 +1,10 @@
 """Jinja glue between Copier and the answers model.
 
 Copier loads this file through copier-template-extensions (see copier.yml).  It
-gives templates the validated answers model as ``tm`` and two filters:
-``answer_problem`` for copier.yml's per-question validators and ``sha256`` for
-checksum annotations.
+gives templates the validated answers model as ``tm`` and three filters:
+``answer_problem`` for copier.yml's per-question validators,
+``default_after_earlier_answers`` for the defaults that follow earlier answers, and
+``sha256`` for checksum annotations.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import re
+import shutil
 import sys
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
@@ -63,6 +66,7 @@ def _load_answers_module() -> ModuleType:
 _answers = _load_answers_module()
 AnswerError = _answers.AnswerError
 field_problem = _answers.field_problem
+offered_default = _answers.offered_default
 sha256_hex = _answers.sha256_hex
 validate_answers = _answers.validate_answers
 
@@ -176,11 +180,75 @@ def answer_problem(context: Context, value: Any, name: str) -> str:
     if conf is not None and (conf.get("defaults") or name in (conf.get("data") or {})):
         return ""
     known = {k: context[k] for k in context.keys() if not k.startswith("_")}
-    return field_problem(name, value, known)
+    problem = field_problem(name, value, known)
+    if not problem:
+        return ""
+    # Copier shows the text on one line, after "Validation error for question 'NAME': "
+    # (which names the question), cut at the terminal's edge: the rule, without the
+    # question and value, in as many of its clauses as fit.
+    rule = problem.removeprefix(f"{name}: {value!r} ").removeprefix(f"{name}: ")
+    width = shutil.get_terminal_size((80, 24)).columns - len(f"Validation error for question '{name}': ")
+    return first_clauses(rule, width)
+
+
+def first_clauses(text: str, width: int) -> str:
+    """``text`` if it fits ``width`` columns, else its longest start that fits and ends a
+    clause (at ': ', '; ' or ' (', else at ', '); else its start, cut with an ellipsis."""
+    if len(text) <= width:
+        return text
+    for boundary in (r": |; | \(", r", "):
+        ends = [m.start() for m in re.finditer(boundary, text) if m.start() <= width]
+        if ends:
+            return text[:ends[-1]]
+    return text[:width - 1] + "…"
+
+
+@pass_context
+def default_after_earlier_answers(context: Context, name: str) -> Any:
+    """copier.yml's default for question ``name``: its usual default, or, where that would
+    clash with an earlier answer, one that does not (Enter is always accepted)."""
+    known = {k: context[k] for k in context.keys() if not k.startswith("_")}
+    return offered_default(name, known)
+
+
+def _name_the_rule_of_a_non_number() -> None:
+    """Copier answers a text its int type cannot read with a bare "Invalid input", before any
+    validator runs (copier/_user_data.py, Question.get_questionary_structure).  The prompt's
+    check is wrapped here so that such a text gets what any other refusal gets: the question
+    and its rule, in Copier's own wording.  Without that method (another Copier), nothing
+    changes."""
+    from copier import _user_data
+
+    question = getattr(_user_data, "Question", None)
+    structure = getattr(question, "get_questionary_structure", None)
+    if structure is None or getattr(structure, "names_the_rule", False):
+        return
+
+    def get_questionary_structure(self):  # noqa: ANN001, ANN202 (Copier's signature)
+        result = structure(self)
+        check = result.get("validate")
+        if check is None or self.get_type_name() != "int" or self.var_name not in _answers.Answers.model_fields:
+            return result
+
+        def validate(text: str):  # noqa: ANN202
+            verdict = check(text)
+            if verdict != "Invalid input":
+                return verdict
+            prefix = f"Validation error for question '{self.var_name}': "
+            rule = field_problem(self.var_name, text).removeprefix(f"{self.var_name}: {text!r} ")
+            return prefix + first_clauses(rule, shutil.get_terminal_size((80, 24)).columns - len(prefix))
+
+        result["validate"] = validate
+        return result
+
+    get_questionary_structure.names_the_rule = True
+    question.get_questionary_structure = get_questionary_structure
 
 
 class AnswersFilters(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
+        _name_the_rule_of_a_non_number()
         environment.filters["answer_problem"] = answer_problem
+        environment.filters["default_after_earlier_answers"] = default_after_earlier_answers
         environment.filters["sha256"] = sha256_hex

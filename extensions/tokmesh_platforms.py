@@ -39,6 +39,16 @@ class SystemdValues:
         return re.sub(r"^/(var/)?run/", "", self.run_dir)
 
     @property
+    def account_comment(self) -> str:
+        """The comment of the account install-linux.sh creates: what --purge deletes (no ':',
+        which useradd refuses in a comment)."""
+        return f"{self.service_name} service account, created by tokmesh-deploy"
+
+    @property
+    def tls_dir_outside_config_dir(self) -> bool:
+        return not self.tls_dir.startswith(self.config_dir + "/")
+
+    @property
     def systemd_state_directory(self) -> str | None:
         """StateDirectory= applies where the data dir is below /var/lib."""
         if self.data_dir.startswith("/var/lib/"):

@@ -3,17 +3,21 @@ random invalid and hostile values end in the clear error with nothing written.""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import checkers
 import pytest
+import yaml
 from copier import run_copy
 from copier.errors import UserMessageError
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from tokmesh_answers import PLATFORMS, YAML_KEYWORDS, AnswerError, Answers, field_problem, validate_answers
+from tokmesh_rules import SYSTEM_ACCOUNTS, linux_system_folder
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 # No shrinking: each example renders a tree and runs every checker (seconds each).
@@ -26,9 +30,11 @@ FUZZ = settings(
 )
 
 segment = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,11}", fullmatch=True)
+# A folder of the service's own: no system folder (/etc/ssl, /var/lib/dpkg, /run/user).
+own_folder = lambda parent: segment.map(lambda s: f"{parent}/{s}").filter(lambda p: not linux_system_folder(p))  # noqa: E731
 label = st.from_regex(r"[a-z]([a-z0-9-]{0,18}[a-z0-9])?", fullmatch=True).filter(lambda s: s not in YAML_KEYWORDS)
 image_component = st.from_regex(r"[a-z0-9]{1,8}([._-][a-z0-9]{1,8}){0,2}", fullmatch=True)
-account = st.from_regex(r"[a-z_][a-z0-9_-]{0,15}", fullmatch=True)
+account = st.from_regex(r"[a-z_][a-z0-9_-]{0,15}", fullmatch=True).filter(lambda a: a not in SYSTEM_ACCOUNTS)
 windows_folder = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9 ._()-]{0,14}[A-Za-z0-9_)]", fullmatch=True).filter(
     lambda s: ".." not in s
 )
@@ -36,11 +42,14 @@ windows_folder = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9 ._()-]{0,14}[A-Za-z0-9_)
 
 @st.composite
 def valid_answers(draw) -> dict:
+    # The usual defaults among them, so that a later question's usual default clashes.
     http_port, cluster_port, gossip_port, redis_port = draw(
-        st.lists(st.integers(1024, 65535), min_size=4, max_size=4, unique=True))
+        st.lists(st.sampled_from([5343, 5344, 6379]) | st.integers(1024, 65535), min_size=4, max_size=4, unique=True))
     name = draw(label)
     tls_folder = draw(segment)
-    config_dir = f"/etc/{draw(segment)}"
+    config_dir = draw(own_folder("/etc"))
+    memory_limit = draw(st.sampled_from(["64Mi", "100Mi", "512Mi", "1G", "2Gi"]))
+    cpu_limit = draw(st.sampled_from(["50m", "100m", "500m", "1", "2"]))
     chosen = draw(st.sets(st.sampled_from(PLATFORMS), min_size=1))
     answers = {
         "service_name": name,
@@ -55,9 +64,9 @@ def valid_answers(draw) -> dict:
         "config_dir": config_dir,
         "tls_cert_file": f"{config_dir}/{tls_folder}/{draw(segment)}.crt",
         "tls_key_file": f"{config_dir}/{tls_folder}/{draw(segment)}.key",
-        "data_dir": draw(st.sampled_from(["/var/lib", "/srv", "/data/tokmesh"])) + f"/{draw(segment)}",
+        "data_dir": draw(own_folder(draw(st.sampled_from(["/var/lib", "/srv", "/data/tokmesh"])))),
         "install_dir": draw(st.sampled_from(["/usr/local/bin", "/opt/tokmesh/bin", "/usr/bin"])),
-        "run_dir": draw(st.sampled_from(["/run", "/var/run"])) + f"/{draw(segment)}",
+        "run_dir": draw(own_folder(draw(st.sampled_from(["/run", "/var/run"])))),
         "service_user": draw(account),
         "service_group": draw(account),
         "shutdown_timeout_seconds": draw(st.integers(1, 600)),
@@ -74,6 +83,10 @@ def valid_answers(draw) -> dict:
         "k8s_namespace": draw(label.filter(lambda n: n != "default" and not n.startswith("kube-"))),
         "k8s_service_type": draw(st.sampled_from(["ClusterIP", "LoadBalancer", "NodePort"])),
         "storage_size": f"{draw(st.integers(1, 999))}Gi",
+        "memory_limit": memory_limit,
+        "memory_request": draw(st.sampled_from(["32Mi", "64Mi", memory_limit])),
+        "cpu_limit": cpu_limit,
+        "cpu_request": draw(st.sampled_from(["10m", "50m", cpu_limit])),
     }
     return answers
 
@@ -189,3 +202,65 @@ def test_random_invalid_answers_end_in_the_clear_error_with_nothing_written(copi
         with pytest.raises(UserMessageError, match=f"{name}: "):
             _render({name: value}, dst, copier_template)
         assert not dst.exists()
+
+
+# ---- an interactive run: answers typed in the order Copier asks --------------------------
+
+
+class Operator:
+    """Copier's prompt, answered as an operator at the terminal: each planned answer typed
+    at its question, Enter (the offered default) at the others, and Enter again after a
+    refusal.  Records what each prompt refused."""
+
+    def __init__(self, planned: dict) -> None:
+        self.planned = planned
+        self.refused: list[tuple[str, str, str]] = []
+        self.defaults_refused: list[tuple[str, str, str]] = []
+
+    def __call__(self, questions: list[dict], answers: dict) -> dict:
+        (question,) = questions
+        name, default = question["name"], question.get("default")
+        if question["type"] != "input":  # yes/no, a choice, the platforms' checkboxes
+            return {name: self.planned.get(name, answers[name])}
+        planned = self.planned.get(name)
+        text = default if planned is None else planned if isinstance(planned, str) else json.dumps(planned)
+        verdict = question["validate"](text)
+        if verdict is not True:
+            self.refused.append((name, text, verdict))
+            text = default
+            verdict = question["validate"](text)
+            if verdict is not True:
+                self.defaults_refused.append((name, text, verdict))
+        return {name: question["filter"](text)}
+
+
+def _run_interactively(template: Path, dst: Path, operator: Operator) -> None:
+    with mock.patch("copier._main.unsafe_prompt", operator), mock.patch.dict(os.environ, {"COLUMNS": "80"}):
+        run_copy(str(template), dst, defaults=False, unsafe=True, quiet=True, vcs_ref="HEAD")
+
+
+@FUZZ
+@given(answers=valid_answers())
+def test_valid_answers_typed_in_order_are_each_accepted_at_their_prompt(copier_template: Path, answers: dict) -> None:
+    operator = Operator({**answers, "customise": True})
+    with tempfile.TemporaryDirectory() as scratch:
+        _run_interactively(copier_template, Path(scratch) / "deploy", operator)
+        assert operator.refused == [] and operator.defaults_refused == []
+        recorded = yaml.safe_load((Path(scratch) / "deploy" / ".copier-answers.yml").read_text())
+    assert {k: recorded[k] for k in answers if k in recorded} == {k: answers[k] for k in answers if k in recorded}
+
+
+@FUZZ
+@given(answers=valid_answers(), data=st.data())
+def test_any_valid_answers_typed_with_enter_between_complete_the_run(copier_template: Path, answers: dict, data) -> None:
+    """Some questions left at their offered default: each default is accepted, whatever the
+    answers before it; an answer that clashes with a default before it is refused at its own
+    prompt (then Enter); the run ends with a tree, never a traceback."""
+    typed = data.draw(st.sets(st.sampled_from(sorted(answers))))
+    operator = Operator({**{k: answers[k] for k in typed}, "customise": True})
+    with tempfile.TemporaryDirectory() as scratch:
+        _run_interactively(copier_template, Path(scratch) / "deploy", operator)
+        assert (Path(scratch) / "deploy" / ".copier-answers.yml").is_file()
+    assert operator.defaults_refused == []
+    too_wide = [(name, message) for name, _, message in operator.refused if len(message) > 80]
+    assert too_wide == []

@@ -1,6 +1,7 @@
 """copier.yml and the answers model agree: no stray key becomes a question, each
 validator checks its own question, and every answer the model knows is asked: the
-essentials always, the rest when the operator chooses to customise."""
+essentials always, the rest when the operator chooses to customise.  Each help fits the
+prompt's one line; what it leaves out is in docs/question-notes.yml."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import re
 
 import yaml
 from conftest import REPO_ROOT
-from tokmesh_answers import Answers
+from tokmesh_answers import Answers, offered_default
+from wcwidth import wcswidth  # prompt_toolkit's own measure of the prompt
 
 QUESTIONS = {
     name: spec
@@ -21,6 +23,10 @@ ANSWERS = {name: spec for name, spec in QUESTIONS.items() if name != GATE}
 # Asked on every run, in this order (issue 12); platform questions only for their platforms.
 ESSENTIALS = ["service_name", "platforms", "http_port", "tls_enabled",
               "replicas", "k8s_namespace", "image_repository", "image_tag"]
+# Copier 9.19 prints a help as the prompt's first line, after the qmark and a space, in a
+# window that does not wrap: past 80 columns the line is cut off.
+PROMPT_COLUMNS = 80
+NOTES = yaml.safe_load((REPO_ROOT / "docs" / "question-notes.yml").read_text())
 
 
 def test_every_question_is_an_answer_of_the_model_and_every_answer_is_asked() -> None:
@@ -46,7 +52,10 @@ def test_defaults_match_the_model() -> None:
     defaults = Answers()
     for name, spec in ANSWERS.items():
         default = spec["default"]
-        if isinstance(default, str) and "{{" in default:
+        if default == f"{{{{ '{name}' | default_after_earlier_answers }}}}":
+            # Follows earlier answers; with the earlier answers at their defaults, the model's.
+            default = offered_default(name, defaults.model_dump())
+        elif isinstance(default, str) and "{{" in default:
             continue  # derived from an earlier answer
         assert default == getattr(defaults, name), name
 
@@ -82,3 +91,28 @@ def test_every_choice_has_a_readable_label() -> None:
         if "choices" in spec:
             assert isinstance(spec["choices"], dict), f"{name}: choices without labels"
             assert all(label != value for label, value in spec["choices"].items()), name
+
+
+def prompt_line(spec: dict) -> str:
+    """The line Copier shows for a question's help: its qmark (Copier's default, 🎤, or
+    🕵️ for a secret), a space, the help."""
+    qmark = spec.get("qmark") or ("🕵️" if spec.get("secret") else "🎤")
+    return f"{qmark} {spec['help']}"
+
+
+def test_every_help_is_one_line_that_fits_the_prompt() -> None:
+    too_long = {}
+    for name, spec in QUESTIONS.items():
+        assert "\n" not in spec["help"].strip(), f"{name}: the help is more than one line"
+        width = wcswidth(prompt_line(spec))
+        assert width >= 0, f"{name}: the help has a character a terminal cannot show"
+        if width > PROMPT_COLUMNS:
+            too_long[name] = width
+    assert not too_long, f"cut off past {PROMPT_COLUMNS} columns (put the detail in docs/question-notes.yml): {too_long}"
+
+
+def test_every_question_has_its_notes_entry_in_order() -> None:
+    """A note per question, in copier.yml's order: Markdown, or null where the help says it all."""
+    assert list(NOTES) == list(QUESTIONS)
+    for name, note in NOTES.items():
+        assert note is None or (isinstance(note, str) and note.strip()), f"{name}: a note is text or null"
