@@ -181,6 +181,7 @@ def host(render, tmp_path_factory) -> Iterator[tuple[Container, object]]:
     payload.chmod(0o755)
     build_standin(payload / "bin" / answers.service_name, payload)
     with Container(rootfs_dir(), payload, payload.parent / f"{payload.name}-nspawn.log") as container:
+        container.run("systemctl", "is-system-running", "--wait", check=False)  # boot's own writes done
         yield container, answers
 
 
@@ -229,8 +230,9 @@ def _refused_changing_nothing(container: Container, *args: str):
     container.run("sh", "-c", "touch /tmp/before-install && sleep 0.1")
     refused = _install(container, *args)
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    changed = container.run("find", "/", "-xdev", "-newer", "/tmp/before-install",
-                            "-not", "-path", "/var/log/*").stdout.split()
+    # The journal and systemd's own state (timers' stamps, after boot) change on their own.
+    changed = container.run("find", "/", "-xdev", "-newer", "/tmp/before-install", "-not", "-path", "/var/log/*",
+                            "-not", "-path", "/var/lib/systemd/*").stdout.split()
     assert changed == [], f"{refused.stderr}\nchanged: {changed}"
     return refused
 
@@ -314,7 +316,13 @@ class TestPurgeKeepsWhatInstallDidNotCreate:
         assert len(replaced) == 1
         assert _exists(container, f"{a.data_dir}/{a.install_marker}")
 
+        # The operator's drop-in (systemctl edit) is theirs.
+        drop_in = f"/etc/systemd/system/{a.unit_name}.d"
+        container.run("sh", "-c", f"mkdir -p {drop_in} && printf '[Service]\\nNice=5\\n' > {drop_in}/override.conf")
+
         output = _purge(container)
+        assert f"kept {drop_in}" in output and _exists(container, f"{drop_in}/override.conf")
+        container.run("rm", "-r", drop_in)
         for path in (a.data_dir, replaced[0], a.config_dir):
             assert f"deleted {path}" in output
             assert not _exists(container, path), path
@@ -388,3 +396,14 @@ class TestPurgeKeepsWhatInstallDidNotCreate:
 
         output = _purge(container)
         assert f"deleted {a.data_dir}" in output and not _exists(container, a.data_dir)
+
+    def test_a_runtime_folder_of_another_program_is_refused(self, host) -> None:
+        """systemd deletes the service's runtime folder when it stops: a folder already there
+        while the service is not running is someone else's."""
+        container, a = host
+        _reset(container, a)
+        container.run("install", "-d", "-m", "0755", a.run_dir)
+        refused = _refused_changing_nothing(container)
+        assert f"{a.run_dir} is there while {a.service_name} is not running" in refused.stderr
+        assert _exists(container, a.run_dir)
+        container.run("rmdir", a.run_dir)
