@@ -608,6 +608,8 @@ def _message(name: str, value: Any, error: dict[str, Any]) -> str:
     text = error["msg"].removeprefix("Value error, ")
     if error["type"] == "int_type":
         text = "must be a number: " + re.split(r": |; ", answer_rule(name))[0].removeprefix("from ")
+    elif error["type"] == "list_type":
+        text = "must be a list in brackets: such as [a, b] ([] for none)"
     elif error["type"] in {"greater_than_equal", "less_than_equal"}:
         text = "must be " + re.split(r": |; ", answer_rule(name))[0]
     elif error["type"] == "literal_error":

@@ -211,12 +211,12 @@ def default_after_earlier_answers(context: Context, name: str) -> Any:
     return offered_default(name, known)
 
 
-def _name_the_rule_of_a_non_number() -> None:
-    """Copier answers a text its int type cannot read with a bare "Invalid input", before any
-    validator runs (copier/_user_data.py, Question.get_questionary_structure).  The prompt's
-    check is wrapped here so that such a text gets what any other refusal gets: the question
-    and its rule, in Copier's own wording.  Without that method (another Copier), nothing
-    changes."""
+def _name_the_rule_of_an_unreadable_answer() -> None:
+    """Copier answers a text its type cannot read (no int, no YAML) with a bare "Invalid
+    input", before any validator runs (copier/_user_data.py,
+    Question.get_questionary_structure).  The prompt's check is wrapped here so that such a
+    text gets what any other refusal gets: the question and its rule, in Copier's own
+    wording.  Without that method (another Copier), nothing changes."""
     from copier import _user_data
 
     question = getattr(_user_data, "Question", None)
@@ -227,15 +227,18 @@ def _name_the_rule_of_a_non_number() -> None:
     def get_questionary_structure(self):  # noqa: ANN001, ANN202 (Copier's signature)
         result = structure(self)
         check = result.get("validate")
-        if check is None or self.get_type_name() != "int" or self.var_name not in _answers.Answers.model_fields:
+        if check is None or self.var_name not in _answers.Answers.model_fields:
             return result
 
         def validate(text: str):  # noqa: ANN202
             verdict = check(text)
             if verdict != "Invalid input":
                 return verdict
+            problem = field_problem(self.var_name, text)
+            if not problem:
+                return verdict
             prefix = f"Validation error for question '{self.var_name}': "
-            rule = field_problem(self.var_name, text).removeprefix(f"{self.var_name}: {text!r} ")
+            rule = problem.removeprefix(f"{self.var_name}: {text!r} ")
             return prefix + first_clauses(rule, shutil.get_terminal_size((80, 24)).columns - len(prefix))
 
         result["validate"] = validate
@@ -248,7 +251,7 @@ def _name_the_rule_of_a_non_number() -> None:
 class AnswersFilters(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        _name_the_rule_of_a_non_number()
+        _name_the_rule_of_an_unreadable_answer()
         environment.filters["answer_problem"] = answer_problem
         environment.filters["default_after_earlier_answers"] = default_after_earlier_answers
         environment.filters["sha256"] = sha256_hex

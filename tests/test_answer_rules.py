@@ -18,6 +18,7 @@ BROKEN_RULES = [
     ({"client_networks": ["10.0.0.1/8"]}, "client_networks: ['10.0.0.1/8'] must be networks, not hosts in them: "
      "'10.0.0.1/8' has host bits set (did you mean 10.0.0.0/8?)"),
     ({"client_networks": ["10.0.0.0"]}, "'10.0.0.0' has no /prefix"),
+    ({"client_networks": "10.0.0.0/8"}, "client_networks: '10.0.0.0/8' must be a list in brackets: such as [a, b]"),
     ({"client_networks": ["10.0.0.0/33"]}, "must be CIDR networks: such as 10.0.0.0/8 or 2001:db8::/32, but '10.0.0.0/33' is none"),
     ({"client_networks": ["fd00::1/64"]}, "'fd00::1/64' has host bits set (did you mean fd00::/64?)"),
     ({"client_networks": ["0.0.0.0/0", "10.0.0.0/8"]}, "must list 0.0.0.0/0 alone: it lets every address in, which makes the other entries pointless"),

@@ -222,6 +222,9 @@ def test_resource_answers_that_clash_are_refused_at_their_prompt_and_asked_again
     term, dst = terminal_80
     enter_until(term, "customise")
     term.type("y")
+    enter_until(term, "client_networks")  # YAML Copier cannot read: its rule, not "Invalid input"
+    refused_at_80_columns(term, "client_networks", "[10.0.0.0/8", "must be a list in brackets")
+    type_answer(term, "[]")
     enter_until(term, "memory_limit")
     refused_at_80_columns(term, "memory_limit", "100m", "must use Mi or M: m is milli")
     type_answer(term, "100Mi")
