@@ -168,21 +168,37 @@ OPERATOR_BACKUPS = "/srv/operator-backups"  # where the operator keeps backups
 KEPT_BACKUP = "/root/kept-backup"  # an archive of a marked data folder, kept across steps
 
 
-@pytest.fixture(scope="class")
-def host(render, tmp_path_factory) -> Iterator[tuple[Container, object]]:
-    """A booted container with a Linux-only tree at /opt/payload and the stand-in in its bin/;
-    nothing installed.  Each test below starts from a host without the service (see _reset)."""
+def _booted(render, tmp_path_factory, given: dict) -> Iterator[tuple[Container, object]]:
+    """A booted container with the tree of ``given`` at /opt/payload and the stand-in in its
+    bin/; nothing installed."""
     require(os.geteuid() == 0, "needs root for systemd-nspawn")
     for tool in ("systemd-nspawn", "debootstrap", "nsenter", "go"):
         require(shutil.which(tool) is not None, f"{tool} is not installed")
-    answers = validate_answers(RUNTIME_ANSWERS)
+    answers = validate_answers(given)
     payload = tmp_path_factory.mktemp("safe-payload")
-    shutil.copytree(render(RUNTIME_ANSWERS), payload, dirs_exist_ok=True)
+    shutil.copytree(render(given), payload, dirs_exist_ok=True)
     payload.chmod(0o755)
     build_standin(payload / "bin" / answers.service_name, payload)
     with Container(rootfs_dir(), payload, payload.parent / f"{payload.name}-nspawn.log") as container:
         container.run("systemctl", "is-system-running", "--wait", check=False)  # boot's own writes done
         yield container, answers
+
+
+@pytest.fixture(scope="class")
+def host(render, tmp_path_factory) -> Iterator[tuple[Container, object]]:
+    """A Linux-only tree's host.  Each test below starts from a host without the service (see _reset)."""
+    yield from _booted(render, tmp_path_factory, RUNTIME_ANSWERS)
+
+
+# The certificate where certbot keeps it: a folder other services read too.
+CERTBOT_LIVE = "/etc/letsencrypt/live/cache.example"
+TLS_ANSWERS = {**RUNTIME_ANSWERS, "tls_enabled": True, "tls_cert_file": f"{CERTBOT_LIVE}/fullchain.pem",
+               "tls_key_file": f"{CERTBOT_LIVE}/privkey.pem"}
+
+
+@pytest.fixture(scope="class")
+def tls_host(render, tmp_path_factory) -> Iterator[tuple[Container, object]]:
+    yield from _booted(render, tmp_path_factory, TLS_ANSWERS)
 
 
 def _script(container: Container, name: str, *args: str):
@@ -407,3 +423,21 @@ class TestPurgeKeepsWhatInstallDidNotCreate:
         assert f"{a.run_dir} is there while {a.service_name} is not running" in refused.stderr
         assert _exists(container, a.run_dir)
         container.run("rmdir", a.run_dir)
+
+
+@pytest.mark.integration
+class TestACertificateFolderOfTheOperators:
+    def test_install_and_purge_leave_it_as_it_was(self, tls_host) -> None:
+        container, a = tls_host
+        container.run("sh", "-c", f"install -d -m 0755 {CERTBOT_LIVE} && touch {CERTBOT_LIVE}/fullchain.pem "
+                                  f"{CERTBOT_LIVE}/privkey.pem && chmod 0644 {CERTBOT_LIVE}/*.pem")
+        before = container.run("ls", "-la", CERTBOT_LIVE).stdout
+        installed = _install(container, "--no-start")
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        assert f"left {CERTBOT_LIVE} as it is (not this script's)" in installed.stdout
+        assert container.run("ls", "-la", CERTBOT_LIVE).stdout == before
+
+        output = _purge(container)
+        assert f"kept {CERTBOT_LIVE}: install-linux.sh did not create it" in output
+        assert container.run("ls", "-la", CERTBOT_LIVE).stdout == before
+        assert not _exists(container, a.config_dir) and not _exists(container, a.data_dir)
