@@ -9,6 +9,7 @@ platform opens against the listeners the config switches on.
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -322,8 +323,11 @@ def _start(standin: Path, config: dict, tmp_path: Path, **env: str):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TOKMESH_")}
+    # Signals as a supervisor starts the server: a runner under nohup would hand down SIGHUP
+    # ignored, and Go keeps an ignored SIGHUP ignored.
     return subprocess.Popen([str(standin), "--config", str(path)], env={**environment, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
 
 
 def _every_key(data_dir: Path, port: int) -> dict:
@@ -392,8 +396,6 @@ def test_the_stand_in_reads_every_contract_key_and_answers_health_with_the_envel
 
 @pytest.mark.integration
 def test_the_stand_in_takes_the_environment_by_the_servers_rule_and_dies_of_sighup(standin: Path, tmp_path: Path) -> None:
-    import signal
-
     port = _free_port()
     config = {"storage": {"data_dir": str(tmp_path / "data")}}
     process = _start(standin, config, tmp_path, TOKMESH_SERVER_HTTP_ADDR=f"127.0.0.1:{port}")
