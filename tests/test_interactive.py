@@ -171,9 +171,10 @@ def enter_until(term: Terminal, name: str) -> None:
     raise AssertionError(f"the {name} prompt did not come:\n{term.screen()}")
 
 
-def type_answer(term: Terminal, text: str) -> None:
-    """Replace what the prompt offers with ``text`` and, once the prompt shows it, Enter.
-    Keys typed while a prompt starts may be lost (a loaded machine): typed again then."""
+def type_answer(term: Terminal, text: str, accepted: bool = True) -> None:
+    """Replace what the prompt offers with ``text`` and, once the prompt shows it, Enter; an
+    accepted answer returns once the next question is asked.  Keys typed while a prompt starts
+    may be lost (a loaded machine): typed again then."""
     deadline = time.monotonic() + 20
     while offered(term) != text:
         assert time.monotonic() < deadline, f"the prompt never showed {text!r}:\n{term.screen()}"
@@ -181,13 +182,27 @@ def type_answer(term: Terminal, text: str) -> None:
         typed = time.monotonic()
         while offered(term) != text and time.monotonic() < typed + 2:
             time.sleep(0.05)
+    asked = prompts(term)[-1:]
     term.type("Enter")
+    while accepted and prompts(term)[-1:] == asked:
+        assert time.monotonic() < deadline, f"{text!r} was not taken:\n{term.screen()}"
+        time.sleep(0.05)
+
+
+def customise(term: Terminal) -> None:
+    """Yes at the question that opens the rest (a key, no Enter), once the next one is asked."""
+    enter_until(term, "customise")
+    term.type("y")
+    deadline = time.monotonic() + 20
+    while HELP["customise"] in prompts(term)[-1]:
+        assert time.monotonic() < deadline, term.screen()
+        time.sleep(0.05)
 
 
 def refused_at_80_columns(term: Terminal, name: str, typed: str, rule: str) -> None:
     """``typed`` at question ``name`` shows ``rule`` whole on the terminal's last line, and the
     question stays."""
-    type_answer(term, typed)
+    type_answer(term, typed, accepted=False)
     line = f"Validation error for question '{name}': {rule}"
     assert len(line) <= 80
     screen = term.wait_for(line)
@@ -210,8 +225,7 @@ def test_an_earlier_port_moves_the_later_ports_default_and_the_run_completes(ter
     enter_until(term, "http_port")
     refused_at_80_columns(term, "http_port", "abc", "must be a number: 1024 to 65535")
     type_answer(term, "5343")  # the Raft port's usual default
-    enter_until(term, "customise")
-    term.type("y")
+    customise(term)
     enter_until(term, "cluster_port")
     assert offered(term) == "5344"  # the next free port
     answers = finish_with_defaults(term, dst)
@@ -220,8 +234,7 @@ def test_an_earlier_port_moves_the_later_ports_default_and_the_run_completes(ter
 
 def test_resource_answers_that_clash_are_refused_at_their_prompt_and_asked_again(terminal_80) -> None:
     term, dst = terminal_80
-    enter_until(term, "customise")
-    term.type("y")
+    customise(term)
     enter_until(term, "client_networks")  # YAML Copier cannot read: its rule, not "Invalid input"
     refused_at_80_columns(term, "client_networks", "[10.0.0.0/8", "must be a list in brackets")
     type_answer(term, "[]")
