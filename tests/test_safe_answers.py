@@ -308,7 +308,7 @@ class TestPurgeKeepsWhatInstallDidNotCreate:
         container, a = host
         _reset(container, a)
         container.run("sh", "-c", f"mkdir -p {OPERATOR_FOLDER} && echo mine > {OPERATOR_FOLDER}/notes")
-        operator_folder = container.run("ls", "-la", OPERATOR_FOLDER).stdout
+        operator_folder = container.run("ls", "-lA", OPERATOR_FOLDER).stdout
         installed = _install(container)
         assert installed.returncode == 0, installed.stdout + installed.stderr
         assert f"created group {a.service_group}" in installed.stdout
@@ -346,7 +346,7 @@ class TestPurgeKeepsWhatInstallDidNotCreate:
         assert f"deleted the group {a.service_group}" in output
         assert not _account(container, "passwd", a.service_user) and not _account(container, "group", a.service_group)
         assert not _exists(container, a.server_binary)
-        assert container.run("ls", "-la", OPERATOR_FOLDER).stdout == operator_folder
+        assert container.run("ls", "-lA", OPERATOR_FOLDER).stdout == operator_folder
         assert container.run("cat", f"{OPERATOR_FOLDER}/notes").stdout == "mine\n"
         assert _exists(container, OPERATOR_BACKUPS) and _exists(container, archive)
 
@@ -431,13 +431,13 @@ class TestACertificateFolderOfTheOperators:
         container, a = tls_host
         container.run("sh", "-c", f"install -d -m 0755 {CERTBOT_LIVE} && touch {CERTBOT_LIVE}/fullchain.pem "
                                   f"{CERTBOT_LIVE}/privkey.pem && chmod 0644 {CERTBOT_LIVE}/*.pem")
-        before = container.run("ls", "-la", CERTBOT_LIVE).stdout
+        before = container.run("ls", "-lA", CERTBOT_LIVE).stdout
         installed = _install(container, "--no-start")
         assert installed.returncode == 0, installed.stdout + installed.stderr
         assert f"left {CERTBOT_LIVE} as it is (not this script's)" in installed.stdout
-        assert container.run("ls", "-la", CERTBOT_LIVE).stdout == before
+        assert container.run("ls", "-lA", CERTBOT_LIVE).stdout == before
 
         output = _purge(container)
         assert f"kept {CERTBOT_LIVE}: install-linux.sh did not create it" in output
-        assert container.run("ls", "-la", CERTBOT_LIVE).stdout == before
+        assert container.run("ls", "-lA", CERTBOT_LIVE).stdout == before
         assert not _exists(container, a.config_dir) and not _exists(container, a.data_dir)
