@@ -181,14 +181,20 @@ def answer_problem(context: Context, value: Any, name: str) -> str:
         return ""
     known = {k: context[k] for k in context.keys() if not k.startswith("_")}
     problem = field_problem(name, value, known)
-    if not problem:
-        return ""
-    # Copier shows the text on one line, after "Validation error for question 'NAME': "
-    # (which names the question), cut at the terminal's edge: the rule, without the
-    # question and value, in as many of its clauses as fit.
+    return rule_at_prompt(name, value, problem) if problem else ""
+
+
+# What Copier puts before a refusal on the prompt's one line; it names the question.
+COPIER_REFUSAL_PREFIX = "Validation error for question '{name}': "
+
+
+def rule_at_prompt(name: str, value: Any, problem: str, columns: int | None = None) -> str:
+    """``problem`` as the prompt's line shows it after Copier's prefix, which is cut at the
+    terminal's edge (``columns``, by default the terminal's): the rule, without question and
+    value, in as many of its clauses as fit."""
+    columns = columns or shutil.get_terminal_size((80, 24)).columns
     rule = problem.removeprefix(f"{name}: {value!r} ").removeprefix(f"{name}: ")
-    width = shutil.get_terminal_size((80, 24)).columns - len(f"Validation error for question '{name}': ")
-    return first_clauses(rule, width)
+    return first_clauses(rule, columns - len(COPIER_REFUSAL_PREFIX.format(name=name)))
 
 
 def first_clauses(text: str, width: int) -> str:
@@ -237,9 +243,7 @@ def _name_the_rule_of_an_unreadable_answer() -> None:
             problem = field_problem(self.var_name, text)
             if not problem:
                 return verdict
-            prefix = f"Validation error for question '{self.var_name}': "
-            rule = problem.removeprefix(f"{self.var_name}: {text!r} ")
-            return prefix + first_clauses(rule, shutil.get_terminal_size((80, 24)).columns - len(prefix))
+            return COPIER_REFUSAL_PREFIX.format(name=self.var_name) + rule_at_prompt(self.var_name, text, problem)
 
         result["validate"] = validate
         return result

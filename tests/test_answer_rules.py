@@ -192,7 +192,8 @@ def test_every_refusal_shows_whole_clauses_at_an_80_column_prompt(answers: dict,
     """Copier shows a refusal on one line after "Validation error for question 'NAME': ",
     cut at the terminal's edge: the prompt shows as many whole clauses of the rule as fit,
     and the first always fits."""
-    from tokmesh_jinja import first_clauses  # here: the docs' build reads this module's cases only
+    # Imported here: the docs' build reads this module's cases only.
+    from tokmesh_jinja import COPIER_REFUSAL_PREFIX, rule_at_prompt
 
     for name, value in answers.items():
         if name not in Answers.model_fields:
@@ -200,7 +201,5 @@ def test_every_refusal_shows_whole_clauses_at_an_80_column_prompt(answers: dict,
         problem = field_problem(name, value, {"platforms": list(PLATFORMS), **answers})
         if not problem:
             continue
-        prefix = f"Validation error for question '{name}': "
-        rule = problem.removeprefix(f"{name}: {value!r} ").removeprefix(f"{name}: ")
-        shown = first_clauses(rule, 80 - len(prefix))
-        assert not shown.endswith("…") and len(prefix + shown) <= 80, prefix + shown
+        line = COPIER_REFUSAL_PREFIX.format(name=name) + rule_at_prompt(name, value, problem, columns=80)
+        assert not line.endswith("…") and len(line) <= 80, line
