@@ -2,7 +2,7 @@
 DEST ?= my-deploy
 PYTEST_ARGS ?=
 
-.PHONY: render test test-fast bench setup docs docs-serve
+.PHONY: render test test-fast bench setup cluster docs docs-serve
 
 setup:
 	bash .ci/setup
@@ -10,7 +10,10 @@ setup:
 render: setup ## Render the default deployment tree into $(DEST)
 	.venv/bin/copier copy --trust --defaults --vcs-ref HEAD . $(DEST)
 
-test: setup ## Run the whole test suite
+cluster: setup ## Build the tests' Kubernetes control plane, once per pinned version (tens of minutes cold)
+	bash tests/cluster/build.sh >/dev/null
+
+test: setup cluster ## Run the whole test suite
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup ## Everything but the runtime and checker tests, on every core (under a minute)

@@ -1,0 +1,1 @@
+"""A throwaway Kubernetes control plane for tests: see control_plane.py."""
