@@ -13,7 +13,7 @@ import math
 import re
 import struct
 
-from tokmesh_rules import quantity_value
+from tokmesh_rules import canonical_quantity, quantity_value
 
 # tokmesh-go at the commit the trees are written for (tests/contract/tokmesh-go.yml): its
 # generated protobuf code needs protoc, Debian bookworm's in the image (protoc-gen-go comes
@@ -24,6 +24,10 @@ PROTOC_DEBIAN_VERSION = "3.21.12-*"
 # How long a Kubernetes replica coming back waits before it joins: tokmesh-go's Raft
 # elects within about two election timeouts of 1 s once its leader has gone.
 REJOIN_DELAY_SECONDS = 5
+# How long a Kubernetes pod goes on serving after it is marked for deletion: endpoints leave
+# every node's proxy and the load balancers a few seconds later, and tokmesh-go stops
+# accepting at SIGTERM.
+PRESTOP_DELAY_SECONDS = 5
 
 
 class SystemdValues:
@@ -183,13 +187,40 @@ class KubernetesValues:
         return f"{self.service_name}-{self.canary_ordinal}"
 
     @property
+    def prestop_delay_seconds(self) -> int:
+        return PRESTOP_DELAY_SECONDS
+
+    @property
+    def k8s_termination_grace_seconds(self) -> int:
+        """The preStop delay counts against the grace period: the server's own stop budget
+        comes after it."""
+        return self.prestop_delay_seconds + self.stop_grace_seconds
+
+    @property
     def k8s_rollout_timeout_seconds(self) -> int:
         """A rollout replaces pods one by one: each may take the stop grace and the startup budget."""
-        return (self.stop_grace_seconds + self.startup_budget_seconds) * self.replicas
+        return (self.k8s_termination_grace_seconds + self.startup_budget_seconds) * self.replicas
 
     @property
     def k8s_container_name(self) -> str:
         return "tokmesh"
+
+    @property
+    def k8s_init_container_name(self) -> str:
+        return "node-config"
+
+    @property
+    def k8s_image_containers(self) -> list[str]:
+        """The containers that run the server's image: a rollout changes them together, or
+        the pod template the tree renders afterwards differs from the one rolled out."""
+        if self.cluster_enabled:
+            return [self.k8s_init_container_name, self.k8s_container_name]
+        return [self.k8s_container_name]
+
+    @property
+    def storage_size_canonical(self) -> str:
+        """storage_size as a live StatefulSet shows it (10240Mi reads back as 10Gi)."""
+        return canonical_quantity(self.storage_size)
 
     @property
     def data_claim_name(self) -> str:
@@ -257,6 +288,22 @@ class KubernetesValues:
             "app.kubernetes.io/part-of": "tokmesh",
             "app.kubernetes.io/managed-by": "copier",
         }
+
+    @property
+    def pod_template_labels(self) -> dict[str, str]:
+        """The pod template's labels: the common ones but the version.  A label there is part
+        of the revision, so recording the tag a canary already rolled out would roll every
+        pod again (and leave the canary's revision as the one to undo to)."""
+        return {key: value for key, value in self.common_labels.items()
+                if key != "app.kubernetes.io/version"}
+
+    @property
+    def client_external_traffic_policy(self) -> str | None:
+        """With client networks, a node-reaching client Service keeps the client's address
+        (Local): under Cluster the NetworkPolicy would see the forwarding node's instead."""
+        if self.client_networks and self.k8s_service_type in ("LoadBalancer", "NodePort"):
+            return "Local"
+        return None
 
     @property
     def statefulset_annotations(self) -> dict[str, str]:

@@ -485,3 +485,28 @@ def quantity_value(quantity: str) -> Fraction:
     if suffix and suffix[0] in "eE" and len(suffix) > 1:
         return Fraction(number) * Fraction(10) ** int(suffix[1:])
     return Fraction(number) * _QUANTITY_SUFFIXES[suffix]
+
+
+_BINARY_SUFFIXES = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+_DECIMAL_SUFFIXES = {18: "E", 15: "P", 12: "T", 9: "G", 6: "M", 3: "k", 0: "", -3: "m", -6: "u", -9: "n"}
+
+
+def canonical_quantity(quantity: str) -> str:
+    """A quantity as the API server writes it back (resource.Quantity's canonical form):
+    a binary suffix stays binary, at the largest unit that keeps the number whole (10240Mi
+    is 10Gi), unless the value is below 1024 or not whole; otherwise the largest decimal
+    unit that keeps it whole (1000M is 1G).  What a live object's field is compared with."""
+    value = quantity_value(quantity)
+    suffix = _QUANTITY.fullmatch(quantity).group(2) or ""
+    if suffix.endswith("i") and abs(value) >= 1024 and value.denominator == 1:
+        number, unit = int(value), 0
+        while number % 1024 == 0 and unit < len(_BINARY_SUFFIXES) - 1:
+            number, unit = number // 1024, unit + 1
+        return f"{number}{_BINARY_SUFFIXES[unit]}"
+    if value == 0:
+        return "0"
+    for exponent, unit in _DECIMAL_SUFFIXES.items():
+        number = value / Fraction(10) ** exponent
+        if number.denominator == 1:
+            return f"{number.numerator}{unit}"
+    return quantity

@@ -25,11 +25,29 @@ KUBERNETES_VERSIONS = ("1.25.0", "1.37.0")
 CHECKOV = os.environ.get("CHECKOV", str(REPO_ROOT / ".venv-checkov" / "bin" / "checkov"))
 
 
+# tests/cluster/build.sh builds these once per pin set; the checkers take its kubectl.
+CLUSTER_BUILD = Path(__file__).parent / "cluster" / "build.sh"
+CLUSTER_PROGRAMS = {"kubectl"}
+# Applied before the kustomization and left out of it, so that removing the tree with
+# 'kubectl delete -k' keeps the namespace and the volume claims in it.
+APPLIED_ON_THEIR_OWN = {"namespace.yaml"}
+
+
+def cluster_bin_dir() -> Path | None:
+    """The pinned control plane's programs (kubectl among them), if .ci/setup built them."""
+    result = _run(["bash", str(CLUSTER_BUILD), "--find"])
+    return Path(result.stdout.strip()) if result.returncode == 0 else None
+
+
 def tool(name: str) -> str | None:
-    """The checker's path: this venv's (the pinned PyPI builds) first, then PATH."""
+    """The checker's path: this venv's (the pinned PyPI builds) first, then the pinned control
+    plane's (kubectl), then PATH."""
     candidate = VENV_BIN / name
     if candidate.exists():
         return str(candidate)
+    bin_dir = cluster_bin_dir() if name in CLUSTER_PROGRAMS else None
+    if bin_dir is not None:
+        return str(bin_dir / name)
     return shutil.which(name)
 
 
@@ -145,11 +163,14 @@ def kubernetes_validate(tree: Path, version: str) -> list[str]:
 
 
 def kustomize(tree: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """kubectl kustomize's findings, and the objects it built."""
-    result = _run(["kubectl", "kustomize", str(tree / "deployments/kubernetes")])
+    """kubectl kustomize's findings, and what the tree applies: the Namespace, then the
+    objects kustomize built."""
+    result = _run([tool("kubectl") or "kubectl", "kustomize", str(tree / "deployments/kubernetes")])
     if result.returncode:
         return _output(result), []
-    return [], [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    applied_alone = [doc for name in sorted(APPLIED_ON_THEIR_OWN)
+                     for doc in yaml.safe_load_all((tree / "deployments/kubernetes" / name).read_text()) if doc]
+    return [], applied_alone + [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 def kustomization_lists_every_manifest(tree: Path) -> list[str]:
@@ -157,8 +178,11 @@ def kustomization_lists_every_manifest(tree: Path) -> list[str]:
     kustomization = yaml.safe_load((tree / "deployments/kubernetes/kustomization.yaml").read_text())
     listed = set(kustomization["resources"])
     present = {p.name for p in manifest_files(tree)}
-    return [f"kustomization.yaml: {name} not listed" for name in sorted(present - listed)] + [
+    return [f"kustomization.yaml: {name} not listed" for name in sorted(present - listed - APPLIED_ON_THEIR_OWN)] + [
         f"kustomization.yaml: {name} listed but missing" for name in sorted(listed - present)
+    ] + [
+        f"kustomization.yaml: {name} listed: 'kubectl delete -k' would delete it, and the claims in it"
+        for name in sorted(listed & APPLIED_ON_THEIR_OWN)
     ]
 
 

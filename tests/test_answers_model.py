@@ -104,3 +104,38 @@ def test_peers_and_certificate_names_follow_the_cluster_domain() -> None:
     assert all(p.endswith(".tokmesh-server.tokmesh.svc.k8s.corp.example") for p in answers.cluster_peer_hosts)
     assert answers.cert_manager
     assert answers.certificate_dns_names[-1] == "*.tokmesh-server.tokmesh.svc.k8s.corp.example"
+
+
+def test_storage_size_is_compared_as_the_api_server_writes_it_back() -> None:
+    # What the API server answered for these on a StatefulSet (tests/test_kubernetes_cluster.py
+    # applies one with 10240Mi and reads 10Gi back).
+    for answer, live in [("10Gi", "10Gi"), ("10240Mi", "10Gi"), ("1536Mi", "1536Mi"), ("1.5Gi", "1536Mi"),
+                         ("1000M", "1G"), ("1500M", "1500M"), ("1.5G", "1500M"), ("1024Ki", "1Mi")]:
+        assert validate_answers({"storage_size": answer}).storage_size_canonical == live, answer
+
+
+def test_the_pod_template_has_no_version_label_so_a_recorded_tag_rolls_nothing() -> None:
+    answers = validate_answers({"image_tag": "2.0.0"})
+    assert answers.common_labels["app.kubernetes.io/version"] == "2.0.0"
+    assert "app.kubernetes.io/version" not in answers.pod_template_labels
+    assert answers.pod_template_labels.items() <= answers.common_labels.items()
+
+
+def test_a_rollout_changes_every_container_that_runs_the_image() -> None:
+    assert validate_answers({"replicas": 3}).k8s_image_containers == ["node-config", "tokmesh"]
+    assert validate_answers({"replicas": 1}).k8s_image_containers == ["tokmesh"]
+
+
+def test_the_grace_period_covers_the_prestop_delay_and_the_servers_drain() -> None:
+    answers = validate_answers({"shutdown_timeout_seconds": 20})
+    assert answers.k8s_termination_grace_seconds == answers.prestop_delay_seconds + answers.stop_grace_seconds
+    assert answers.stop_grace_seconds > answers.server_drain_seconds
+
+
+def test_clients_keep_their_address_where_the_network_policy_admits_them_by_it() -> None:
+    restricted = {"client_networks": ["10.0.0.0/8"]}
+    assert validate_answers({**restricted, "k8s_service_type": "LoadBalancer"}).client_external_traffic_policy == "Local"
+    assert validate_answers({**restricted, "k8s_service_type": "NodePort"}).client_external_traffic_policy == "Local"
+    # ClusterIP has no external traffic; without client networks any address may come.
+    assert validate_answers({**restricted, "k8s_service_type": "ClusterIP"}).client_external_traffic_policy is None
+    assert validate_answers({"k8s_service_type": "LoadBalancer"}).client_external_traffic_policy is None

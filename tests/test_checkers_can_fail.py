@@ -76,6 +76,12 @@ def test_kustomization_check_reports_an_unlisted_manifest(broken) -> None:
     assert checkers.kustomization_lists_every_manifest(tree) == ["kustomization.yaml: networkpolicy.yaml not listed"]
 
 
+def test_kustomization_check_reports_the_namespace_among_what_removal_deletes(broken) -> None:
+    tree = broken("deployments/kubernetes/kustomization.yaml", "resources:\n", "resources:\n  - namespace.yaml\n")
+    assert checkers.kustomization_lists_every_manifest(tree) == [
+        "kustomization.yaml: namespace.yaml listed: 'kubectl delete -k' would delete it, and the claims in it"]
+
+
 def test_yamllint_reports_a_duplicate_key(broken) -> None:
     tree = broken("configs/server/config.yaml", "log:\n", "log:\n  level: debug\n")
     assert any("duplicate" in line for line in checkers.yamllint(tree))

@@ -1,6 +1,6 @@
 """scripts/k8s-ops.sh against a recording stand-in of kubectl: the commands it sends
 for a staged rollout, an undo and the backups agree with the rendered StatefulSet.
-No API server can be had here, so what the cluster does with them is not run."""
+What a real API server and its controllers do with them: test_kubernetes_cluster.py."""
 
 from __future__ import annotations
 
@@ -49,13 +49,22 @@ def ops(render, tmp_path: Path):
 def test_canary_holds_back_every_pod_but_the_highest_ordinal(ops) -> None:
     result = ops("canary", "2.0.0")
     assert result.returncode == 0, result.stderr
-    (container,) = ops.statefulset["spec"]["template"]["spec"]["containers"]
+    pod = ops.statefulset["spec"]["template"]["spec"]
+    # Every container that runs the server's image, the init container too: the tree
+    # renders them alike, so the one the canary leaves behind would roll the pods again.
+    changes = " ".join(f"{c['name']}=tokmesh/tokmesh-server:2.0.0" for c in pod["initContainers"] + pod["containers"])
     calls = ops.calls()
     assert '"partition":2' in calls[0] and calls[0].startswith("-n cache patch statefulset tokmesh-server")
-    assert calls[1] == f"-n cache set image statefulset/tokmesh-server {container['name']}=tokmesh/tokmesh-server:2.0.0"
+    assert calls[1] == f"-n cache set image statefulset/tokmesh-server {changes}"
     assert calls[2].startswith("-n cache rollout status statefulset/tokmesh-server --timeout")
     assert calls[3].startswith("-n cache wait --for condition=Ready pod/tokmesh-server-2")
     assert "tokmesh-server-2 runs tokmesh/tokmesh-server:2.0.0" in result.stdout
+
+
+def test_canary_takes_a_tag_with_its_digest(ops) -> None:
+    digest = "sha256:" + "ab" * 32
+    assert ops("canary", f"2.0.0@{digest}").returncode == 0
+    assert f"=tokmesh/tokmesh-server:2.0.0@{digest}" in ops.calls()[1]
 
 
 def test_promote_and_undo_release_the_partition(ops) -> None:
@@ -63,8 +72,9 @@ def test_promote_and_undo_release_the_partition(ops) -> None:
     assert ops("undo").returncode == 0
     calls = ops.calls()
     assert '"partition":0' in calls[0] and calls[1].startswith("-n cache rollout status")
-    assert calls[2] == "-n cache rollout undo statefulset/tokmesh-server"
-    assert '"partition":0' in calls[3] and calls[4].startswith("-n cache rollout status")
+    assert calls[2].startswith("-n cache get statefulset tokmesh-server -o jsonpath=")
+    assert calls[3] == "-n cache rollout undo statefulset/tokmesh-server"
+    assert '"partition":0' in calls[4] and calls[5].startswith("-n cache rollout status")
 
 
 def test_snapshot_asks_for_one_volume_snapshot_per_replica_claim(ops) -> None:
@@ -95,9 +105,11 @@ def test_copy_writes_each_replicas_data_with_a_checksum(ops, tmp_path: Path) -> 
 @pytest.mark.parametrize(("args", "message"), [
     (("canary",), "canary needs a VERSION"),
     (("canary", "2.0.0;reboot"), "canary needs a VERSION"),
+    (("canary", "2.0.0@sha256:abc"), "canary needs a VERSION"),
+    (("apply", "--force"), "apply takes --beside at most"),
     (("snapshot", "Bad_Class"), "snapshot needs the name of a VolumeSnapshotClass"),
     (("promote", "now"), "promote takes no arguments"),
-    (("scale",), "canary, promote, undo, snapshot or copy?"),
+    (("scale",), "apply, expand, canary, promote, undo, snapshot, copy or delete?"),
 ])
 def test_bad_input_is_refused_before_kubectl_is_called(ops, args, message: str) -> None:
     result = ops(*args)

@@ -36,8 +36,9 @@ OUTSIDE_COMMANDS = {
     "systemctl": "reload and show run under systemd in tests/test_runtime_linux.py; status and edit are "
                  "systemd's own, not run",
     "journalctl": "run in tests/test_runtime_linux.py (the shutdown hooks' log lines)",
-    "kubectl": "no API server here: k8s-ops.sh's calls run against a fake kubectl (tests/test_k8s_ops.py); "
-               "what apply -k sends is built by kubectl kustomize in tests/test_checkers.py",
+    "kubectl": "run against a real API server in tests/test_kubernetes_cluster.py (apply, canary, promote, "
+               "undo, expand, delete, drain, delete namespace), the exact calls against a fake kubectl in "
+               "tests/test_k8s_ops.py; create secret is the operator's own, not run",
     "docker": "`docker login` is the registry's, not run; make docker and make push run here with DOCKER=echo",
     "icacls": "Windows only, not run: the grants are read on the installer's syntax tree (tests/test_powershell_rules.py)",
     "sc.exe": "Windows only, not run: the SID it prints is derived as Windows does (tests/test_answers_model.py)",

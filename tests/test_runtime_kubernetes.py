@@ -18,6 +18,7 @@ which joins the leader completed.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ import yaml
 from conftest import require
 from runtime.podman import build_image, image_tree, podman
 from runtime.podspec import COVERED, Pod, PodSpecRun, UnknownField, expand
+from tokmesh_answers import quantity_value
 
 pytestmark = pytest.mark.integration
 
@@ -95,8 +97,9 @@ def _until(condition, seconds: float = SETTLE_SECONDS) -> float | None:
 def run(render, tmp_path_factory) -> Iterator[PodSpecRun]:
     """Every replica started (podManagementPolicy Parallel), none yet ready."""
     require(os.geteuid() == 0, "needs root for podman here")
-    for tool in ("podman", "go", "kubectl"):
+    for tool in ("podman", "go"):
         require(shutil.which(tool) is not None, f"{tool} is not installed")
+    require(checkers.tool("kubectl") is not None, "kubectl is not built (bash tests/cluster/build.sh)")
     tree, model = image_tree(render, tmp_path_factory, "podspec-tree", platforms=["kubernetes"],
                              image_repository="localhost/tokmesh-test/podspec", shutdown_timeout_seconds=10)
     build_image(tree, model.image_reference)
@@ -185,6 +188,11 @@ def test_the_container_runs_as_the_manifest_says(run) -> None:
     assert "no-new-privileges" in host["SecurityOpt"]
     assert host["CapDrop"] and not host["CapAdd"]
     assert host["Memory"] == model.memory_limit_bytes
+    # The Go runtime's limits, from the pod's (resourceFieldRef): the heap target at the memory
+    # limit, the threads at the CPU limit rounded up to whole cores.
+    env = dict(item.split("=", 1) for item in inspect["Config"]["Env"])
+    assert env["GOMEMLIMIT"] == str(model.memory_limit_bytes)
+    assert env["GOMAXPROCS"] == str(math.ceil(quantity_value(model.cpu_limit)))
     mode, _, _, group = podman("exec", pod.name, "/bin/ls", "-ldn", model.data_dir, text=True).stdout.split()[:4]
     assert mode[6] == "s" and group == str(model.container_uid)  # fsGroup: setgid, its group
     write = lambda path: _get(pod.ip, model.http_port, f"/standin/write?path={path}").strip()  # noqa: E731
@@ -297,6 +305,9 @@ def test_an_init_container_that_fails_fails_the_pod_start(run, tmp_path: Path) -
     (lambda pod: pod["initContainers"][0].update(restartPolicy="Always"), "restartPolicy"),
     (lambda pod: pod["containers"][0]["ports"][0].update(protocol="SCTP"), "SCTP"),
     (lambda pod: pod["containers"][0]["readinessProbe"]["httpGet"].update(host="x"), "host"),
+    (lambda pod: pod["containers"][0]["lifecycle"].update(postStart={"exec": {"command": ["true"]}}), "postStart"),
+    (lambda pod: pod["containers"][0]["env"][0]["valueFrom"]["resourceFieldRef"].update(resource="requests.cpu"),
+     "requests.cpu"),
 ])
 def test_a_field_the_translation_does_not_know_fails_it(run, tmp_path: Path, change, field) -> None:
     objects = json.loads(json.dumps(run.objects))

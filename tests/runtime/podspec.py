@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 import ssl
 import subprocess
@@ -51,7 +52,8 @@ POD_SECURITY_FIELDS = {"runAsNonRoot", "runAsUser", "runAsGroup", "fsGroup", "fs
 # What a container of either kind may have; the main container adds ports and probes.
 BASE_CONTAINER_FIELDS = {"name", "image", "imagePullPolicy", "command", "args", "env", "resources",
                          "securityContext", "volumeMounts"}
-CONTAINER_FIELDS = BASE_CONTAINER_FIELDS | {"ports", "startupProbe", "livenessProbe", "readinessProbe"}
+CONTAINER_FIELDS = BASE_CONTAINER_FIELDS | {"ports", "startupProbe", "livenessProbe", "readinessProbe",
+                                            "lifecycle"}
 # An init container runs to completion: no ports, no probes, no restartPolicy (sidecar).
 INIT_CONTAINER_FIELDS = BASE_CONTAINER_FIELDS
 CONTAINER_SECURITY_FIELDS = {"allowPrivilegeEscalation", "readOnlyRootFilesystem", "runAsNonRoot",
@@ -68,7 +70,9 @@ COVERED = {
     "command": "--entrypoint (the image's ENTRYPOINT and CMD both replaced), $(VAR) expanded",
     "args": "the command's arguments (the image's CMD replaced), $(VAR) expanded",
     "env": "value, fieldRef metadata.name, metadata.namespace and status.podIP (the pod's address "
-           "on the podman network), $(VAR) expanded as the kubelet does",
+           "on the podman network), resourceFieldRef of the container's own limits (the limit over the "
+           "divisor, rounded up, as the kubelet does), $(VAR) expanded as the kubelet does",
+    "lifecycle.preStop": "exec: run in the main container before SIGTERM, within the grace period",
     "enableServiceLinks": "false only: no Service variables are injected here, so true (the default) "
                           "is not translated",
     "initContainers": "run to completion one after the other before the main container, with the same "
@@ -112,6 +116,30 @@ def _cpus(quantity: str) -> str:
     from tokmesh_answers import quantity_value
 
     return str(float(quantity_value(quantity)))
+
+
+def _resource_field(ref: dict[str, Any], container: dict[str, Any], where: str) -> str:
+    """The kubelet's resourceFieldRef: the container's own limit over the divisor, rounded up."""
+    from tokmesh_answers import quantity_value
+
+    _only(ref, {"containerName", "resource", "divisor"}, f"{where} resourceFieldRef")
+    if ref.get("containerName", container["name"]) != container["name"]:
+        raise UnknownField(f"{where}: another container's resources are not translated")
+    kind, _, resource = ref["resource"].partition(".")
+    if kind != "limits" or resource not in container.get("resources", {}).get("limits", {}):
+        raise UnknownField(f"{where}: {ref['resource']} without that limit (the node's allocatable) "
+                           "is not translated")
+    value = quantity_value(container["resources"]["limits"][resource]) / quantity_value(ref.get("divisor", "1"))
+    return str(math.ceil(value))
+
+
+def _pre_stop_command(container: dict[str, Any], where: str) -> list[str]:
+    lifecycle = container.get("lifecycle", {})
+    _only(lifecycle, {"preStop"}, f"{where} lifecycle")
+    if not lifecycle:
+        return []
+    _only(lifecycle["preStop"], {"exec"}, f"{where} lifecycle.preStop")
+    return list(lifecycle["preStop"]["exec"]["command"])
 
 
 def expand(value: str, env: dict[str, str]) -> str:
@@ -196,6 +224,7 @@ class Pod:
     ready: bool = False
     restarts: int = 0
     failed: str | None = None  # why the pod's start failed (an init container's exit)
+    pre_stop: list[str] = field(default_factory=list)  # the main container's preStop exec command
     init_runs: list[InitRun] = field(default_factory=list)  # this creation's, in order
     previous_logs: list[tuple[str, str]] = field(default_factory=list)  # (stdout, stderr) of deleted ones
     main_started: float | None = None
@@ -225,7 +254,13 @@ class Pod:
             podman("stop", "-t", str(self.grace), running_init, check=False)
         if self._thread:
             self._thread.join()
-        podman("stop", "-t", str(self.grace), self.name, check=False)
+        grace = self.grace
+        if self.pre_stop and podman("container", "exists", self.name, check=False).returncode == 0:
+            # The kubelet runs the preStop hook first; the grace period counts from its start.
+            started = time.monotonic()
+            podman("exec", self.name, *self.pre_stop, check=False, timeout=self.grace)
+            grace = max(0, self.grace - math.ceil(time.monotonic() - started))
+        podman("stop", "-t", str(grace), self.name, check=False)
 
     def delete(self) -> None:
         """kubectl delete pod: stopped, its containers and emptyDirs gone (the claim stays)."""
@@ -484,7 +519,11 @@ class PodSpecRun:
                 if "valueFrom" not in item:
                     env[item["name"]] = expand(item.get("value", ""), env)
                     continue
-                _only(item["valueFrom"], {"fieldRef"}, f"{where} env {item['name']} valueFrom")
+                _only(item["valueFrom"], {"fieldRef", "resourceFieldRef"}, f"{where} env {item['name']} valueFrom")
+                if "resourceFieldRef" in item["valueFrom"]:
+                    env[item["name"]] = _resource_field(item["valueFrom"]["resourceFieldRef"], spec,
+                                                        f"{where} env {item['name']}")
+                    continue
                 field_path = item["valueFrom"]["fieldRef"]["fieldPath"]
                 values = {"metadata.name": name, "status.podIP": ip, "metadata.namespace": self.namespace}
                 if field_path not in values:
@@ -547,6 +586,7 @@ class PodSpecRun:
         return Pod(
             name=name, ip=ip, run_args=run_args, grace=template.get("terminationGracePeriodSeconds", 30),
             init_containers=init_runs, empty_dirs=pod_empty_dirs, prepare=prepare_all,
+            pre_stop=_pre_stop_command(container, where),
             startup=Probe.of(container["startupProbe"], ports, f"{where} startupProbe"),
             readiness=Probe.of(container["readinessProbe"], ports, f"{where} readinessProbe"),
             liveness=Probe.of(container["livenessProbe"], ports, f"{where} livenessProbe"),
