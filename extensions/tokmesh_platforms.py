@@ -306,6 +306,13 @@ class KubernetesValues:
         return None
 
     @property
+    def k8s_tree_selector(self) -> str:
+        """What every StatefulSet a tree of this template makes carries, whatever its name
+        and namespace (k8s-ops.sh looks for a cache this tree would run beside)."""
+        keys = ("app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
+        return ",".join(f"{key}={self.common_labels[key]}" for key in keys)
+
+    @property
     def statefulset_annotations(self) -> dict[str, str]:
         """checkov's digest check cannot pass before the operator knows the digest."""
         if self.image_digest:

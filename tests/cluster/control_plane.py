@@ -159,6 +159,13 @@ def _die_with_parent() -> None:
         _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def _kubeconfig_flags(kubeconfig: Path) -> list[str]:
+    """A controller's identity: one kubeconfig for the API and for its own serving port's
+    authentication and authorization."""
+    return [f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}"]
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -464,8 +471,7 @@ class ControlPlane:
             str(b / "kube-controller-manager"), *common,
             f"--secure-port={p['controller-manager']}",
             f"--cert-dir={self.work_dir / 'controller-manager-certs'}",
-            f"--kubeconfig={kcm_kc}", f"--authentication-kubeconfig={kcm_kc}",
-            f"--authorization-kubeconfig={kcm_kc}",
+            *_kubeconfig_flags(kcm_kc),
             "--controllers=*", "--use-service-account-credentials",
             f"--root-ca-file={pki / 'ca.crt'}",
             f"--service-account-private-key-file={pki / 'service-account.key'}",
@@ -480,8 +486,7 @@ class ControlPlane:
             str(b / "kube-scheduler"), *common,
             f"--secure-port={p['scheduler']}",
             f"--cert-dir={self.work_dir / 'scheduler-certs'}",
-            f"--kubeconfig={sched_kc}", f"--authentication-kubeconfig={sched_kc}",
-            f"--authorization-kubeconfig={sched_kc}",
+            *_kubeconfig_flags(sched_kc),
         ])
         kwok_home = self.work_dir / "kwok-home"
         kwok_home.mkdir(exist_ok=True)
