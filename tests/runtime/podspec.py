@@ -4,35 +4,40 @@ containers: one pod per ordinal, on a podman network standing in for the pod net
 This is a pod-spec run, not a cluster: no API server, scheduler, kubelet or
 controller takes part. What a field asks of the container runtime is done with
 podman's own option for it; what the kubelet does (init containers run to completion
-in order before the main container, probes, $(VAR) expansion, fieldRef values,
-emptyDir lifetimes, restarts) this module does on the manifest's own values; what
-only a scheduler or controller acts on is listed in SCHEDULING_FIELDS and not run. A
-field that is in none of these lists fails the translation, so a manifest that grows
-a field the run does not honour cannot pass unnoticed.
+in order before the main container, probes, restarts with back-off, $(VAR) expansion,
+fieldRef values, emptyDir lifetimes, fsGroup on volumes, Secret volumes) this module
+does on the manifest's own values; what only a scheduler or controller acts on is
+listed in SCHEDULING_FIELDS and not run. A field that is in none of these lists fails
+the translation, so a manifest that grows a field the run does not honour cannot pass
+unnoticed.
 
-A pod here is its containers run one after the other with the same network identity:
-the pod's fixed address on the network (its status.podIP; one per ordinal, where
-Kubernetes would give a re-created pod a new one) and its hostname. The headless
-Service's per-pod DNS names are host entries in every container, for every pod of the
-set: they resolve whether the pod is ready or not, which is what the Service's
-publishNotReadyAddresses asks (without it the translation fails), and unlike
-Kubernetes they still resolve, to an address nobody answers on, while a pod is
-deleted. Its
-volumes are shared by all its containers: the claim's named volume per ordinal (kept
-across re-creations), the ConfigMap's keys, and each memory-backed emptyDir as a
-tmpfs of its own per pod, made empty on each creation of the pod. Pod.start() makes
-the pod anew, as the controller does after a deletion: fresh emptyDirs, every init
-container again, then the main container and the kubelet's probes, all in the
-background (pods start in parallel: an init container may wait for another pod).
+A pod here is its containers run one after the other with the same network identity: an
+address on the network new with each creation of the pod (its status.podIP) and its
+hostname. Names resolve through the run's cluster DNS (runtime/cluster_dns.py), which
+serves the headless Service's records of the pods that exist now, under the Service's
+namespace and the cluster domain, with the kubelet's search path and ndots:5. Its
+volumes are shared by all its containers: the claim as a host folder of its own per
+ordinal (created empty, as a new volume is, and kept across re-creations), the
+ConfigMap's keys, the Secrets' keys, and each memory-backed emptyDir as a tmpfs of its
+own per pod, made empty on each creation of the pod. Pod.start() makes the pod anew, as
+the controller does after a deletion: a new address, fresh emptyDirs, every init
+container again, then the main container, the kubelet's probes and its restarts, all in
+the background (pods start in parallel: an init container may wait for another pod).
+PodSpecRun.evict() is the eviction API with the PodDisruptionBudget's rule.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import itertools
 import json
 import math
+import os
 import re
+import shutil
 import ssl
+import stat
 import subprocess
 import threading
 import time
@@ -41,7 +46,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .cluster_dns import ClusterDNS
 from .podman import podman
+
+# Where the pod's address goes in its containers' arguments (--ip, status.podIP): each
+# creation of the pod substitutes its new address.
+POD_IP = "\x00pod-ip\x00"
 
 # Fields only a scheduler or the API server acts on: read, and not run here.
 SCHEDULING_FIELDS = {"affinity", "topologySpreadConstraints", "serviceAccountName"}
@@ -70,7 +80,7 @@ COVERED = {
     "command": "--entrypoint (the image's ENTRYPOINT and CMD both replaced), $(VAR) expanded",
     "args": "the command's arguments (the image's CMD replaced), $(VAR) expanded",
     "env": "value, fieldRef metadata.name, metadata.namespace and status.podIP (the pod's address "
-           "on the podman network), resourceFieldRef of the container's own limits (the limit over the "
+           "on the podman network, new on each creation), resourceFieldRef of the container's own limits (the limit over the "
            "divisor, rounded up, as the kubelet does), $(VAR) expanded as the kubelet does",
     "lifecycle.preStop": "exec: run in the main container before SIGTERM, within the grace period",
     "enableServiceLinks": "false only: no Service variables are injected here, so true (the default) "
@@ -80,19 +90,24 @@ COVERED = {
                       "with its output; re-run on each creation of the pod",
     "ports": "named ports for the probes; TCP and UDP both reach the pod on the network",
     "resources.limits": "--memory and --cpus (requests only weigh in scheduling)",
-    "securityContext (pod)": "runAsUser/runAsGroup as --user, runAsNonRoot checked, fsGroup as the "
-                             "volumes' group (setgid) and a supplementary group, seccomp RuntimeDefault",
+    "securityContext (pod)": "runAsUser/runAsGroup as --user, runAsNonRoot checked, fsGroup applied to "
+                             "the claim's and Secrets' files as the kubelet does (fsGroupChangePolicy "
+                             "Always or OnRootMismatch) and as a supplementary group, seccomp RuntimeDefault",
     "securityContext (container)": "--read-only (without podman's writable /tmp and /run), --cap-drop, "
                                    "no-new-privileges, runAsNonRoot checked",
-    "volumeMounts": "the ConfigMap key at its subPath read-only, one named volume per ordinal "
-                    "(the claim template), a memory-backed emptyDir as a tmpfs of its sizeLimit per pod, "
-                    "shared by the pod's containers",
+    "volumeMounts": "the ConfigMap key at its subPath read-only, a host folder per ordinal for the claim "
+                    "template (empty at first, as a new volume), a Secret's items as files of their mode, "
+                    "read-only, a memory-backed emptyDir as a tmpfs of its sizeLimit per pod, shared by "
+                    "the pod's containers",
     "probes": "startup, readiness and liveness by httpGet (scheme HTTP, or HTTPS without a certificate "
               "check, as the kubelet) on their period, timeout and thresholds; a failed liveness or "
-              "startup probe restarts the main container",
+              "startup probe stops the main container",
+    "restartPolicy": "Always (the StatefulSet's): an exited main container restarts in place with the "
+                     "kubelet's back-off (0, 10, 20 ... 300 s, reset after 10 minutes)",
     "terminationGracePeriodSeconds": "podman stop -t, for the running init or main container",
-    "serviceName": "every pod's <pod>.<service>.<namespace>.svc[.<cluster domain>] as a host entry, "
-                   "ready or not (publishNotReadyAddresses)",
+    "serviceName": "the cluster DNS answers <pod>.<service>.<namespace>.svc.<cluster domain> and the "
+                   "Service's name with the addresses of the pods that exist, ready or not "
+                   "(publishNotReadyAddresses); the search path <namespace>.svc, svc, the domain, ndots:5",
 }
 
 
@@ -207,22 +222,40 @@ class InitRun:
     seconds: float
 
 
+# The kubelet's restart back-off (CrashLoopBackOff): the first restart at once, then 10 s,
+# doubling to 5 minutes; forgotten once the container has run 10 minutes since its last restart.
+BACKOFF_INITIAL_SECONDS, BACKOFF_MAX_SECONDS = 10, 300
+BACKOFF_RESET_SECONDS = 2 * BACKOFF_MAX_SECONDS
+
+
+def next_backoff(current: float) -> float:
+    return BACKOFF_INITIAL_SECONDS if current == 0 else min(2 * current, BACKOFF_MAX_SECONDS)
+
+
 @dataclass
 class Pod:
-    """One replica: its containers' podman run arguments and the kubelet's work on them."""
+    """One replica: its containers' podman run arguments and the kubelet's work on them.
+
+    Its address is new on each creation (``start``); the arguments hold POD_IP where it goes.
+    """
 
     name: str
-    ip: str
     run_args: list[str]  # the main container's `podman run`
     grace: int
     startup: Probe
     readiness: Probe
     liveness: Probe
+    next_address: Callable[[], str] = lambda: ""  # the pod network's next free address
+    dns: Callable[[str | None], None] = lambda address: None  # the Service's record of the pod, or none
     init_containers: list[tuple[str, list[str]]] = field(default_factory=list)  # (name, `podman run` args)
     empty_dirs: list[tuple[Path, str]] = field(default_factory=list)  # host tmpfs, its mount options
-    prepare: Callable[[], None] = lambda: None  # the claim's volume, before the first start
+    prepare: Callable[[], None] = lambda: None  # the claim's and the Secrets' folders, before each start
+    ip: str = ""  # status.podIP of this creation
     ready: bool = False
-    restarts: int = 0
+    disrupted: bool = False  # evicted: no longer counted by the disruption budget
+    restarts: int = 0  # of the main container, in place (same pod, same address)
+    exit_codes: list[int] = field(default_factory=list)  # of the main container, this creation
+    restart_delays: list[float] = field(default_factory=list)  # the back-off before each restart
     failed: str | None = None  # why the pod's start failed (an init container's exit)
     pre_stop: list[str] = field(default_factory=list)  # the main container's preStop exec command
     init_runs: list[InitRun] = field(default_factory=list)  # this creation's, in order
@@ -237,34 +270,44 @@ class Pod:
         return f"{self.name}.{container}"
 
     def start(self) -> None:
-        """The pod created anew (after a deletion): fresh emptyDirs, init containers, main container."""
+        """The pod created anew (after a deletion): a new address, fresh emptyDirs, init
+        containers, then the main container, supervised in the background."""
         self._remove_containers()
         self._stop.clear()
-        self.ready, self.failed, self.init_runs, self.main_started = False, None, [], None
+        self.ip = self.next_address()
+        self.ready, self.disrupted, self.failed, self.main_started = False, False, None, None
+        self.init_runs, self.exit_codes, self.restart_delays = [], [], []
+        self.dns(self.ip)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """The kubelet's stop: probes end, SIGTERM, SIGKILL after the grace period."""
+        """The kubelet's stop: probes end, preStop, SIGTERM, SIGKILL after the grace period."""
         with self._lock:
             self._stop.set()
             running_init = self._running_init
         self.ready = False
         if running_init:
-            podman("stop", "-t", str(self.grace), running_init, check=False)
+            self._stop_container(running_init, self.grace)
         if self._thread:
-            self._thread.join()
+            # The supervisor waits on nothing unbounded: each of its podman calls returns.
+            self._thread.join(timeout=self.grace + 60)
+            assert not self._thread.is_alive(), f"{self.name}: its supervisor did not end"
         grace = self.grace
-        if self.pre_stop and podman("container", "exists", self.name, check=False).returncode == 0:
+        if self.pre_stop and self._running():
             # The kubelet runs the preStop hook first; the grace period counts from its start.
             started = time.monotonic()
-            podman("exec", self.name, *self.pre_stop, check=False, timeout=self.grace)
+            try:
+                podman("exec", self.name, *self.pre_stop, check=False, timeout=self.grace)
+            except subprocess.TimeoutExpired:
+                pass
             grace = max(0, self.grace - math.ceil(time.monotonic() - started))
-        podman("stop", "-t", str(grace), self.name, check=False)
+        self._stop_container(self.name, grace)
 
     def delete(self) -> None:
-        """kubectl delete pod: stopped, its containers and emptyDirs gone (the claim stays)."""
+        """kubectl delete pod: stopped, its record and containers and emptyDirs gone (the claim stays)."""
         self.stop()
+        self.dns(None)
         if podman("container", "exists", self.name, check=False).returncode == 0:
             self.previous_logs.append(self.logs())
         self._remove_containers()
@@ -283,18 +326,33 @@ class Pod:
         if self.main_started is None:
             return f"{self.name}: main container not started"
         out, err = self.logs()
-        return f"{self.name}: main container not ready; its last output:\n" + "\n".join(
-            (out + err).splitlines()[-10:])
+        return (f"{self.name}: main container not ready (exits {self.exit_codes}); its last output:\n"
+                + "\n".join((out + err).splitlines()[-10:]))
 
     def logs(self) -> tuple[str, str]:
-        """The main container's (stdout, stderr) since its creation."""
+        """The main container's (stdout, stderr) since its creation, across its restarts."""
         result = podman("logs", self.name, check=False, text=True)
         return result.stdout, result.stderr
+
+    def _running(self) -> bool:
+        state = podman("inspect", "--format", "{{.State.Running}}", self.name, check=False, text=True)
+        return state.stdout.strip() == "true"
+
+    @staticmethod
+    def _stop_container(name: str, grace: int) -> None:
+        """podman stop, bounded: SIGKILL when it has not returned well after the grace period."""
+        try:
+            podman("stop", "-t", str(grace), name, check=False, timeout=grace + 5)
+        except subprocess.TimeoutExpired:
+            podman("kill", name, check=False)
 
     def _remove_containers(self) -> None:
         for name, _ in self.init_containers:
             podman("rm", "-f", self.init_container_name(name), check=False)
         podman("rm", "-f", self.name, check=False)
+
+    def _args(self, args: list[str]) -> list[str]:
+        return [a.replace(POD_IP, self.ip) for a in args]
 
     def _fresh_empty_dirs(self) -> None:
         for path, options in self.empty_dirs:
@@ -307,7 +365,7 @@ class Pod:
         try:
             self.prepare()
             self._fresh_empty_dirs()
-        except (AssertionError, subprocess.CalledProcessError) as error:
+        except (AssertionError, OSError, subprocess.CalledProcessError) as error:
             self.failed = f"pod {self.name}: its volumes could not be set up: {error}"
             return
         for container, args in self.init_containers:
@@ -316,7 +374,7 @@ class Pod:
                 if self._stop.is_set():
                     return
                 started = time.monotonic()
-                podman(*args)
+                podman(*self._args(args))
                 self._running_init = name
             exit_code = int(podman("wait", name, check=False, text=True).stdout.strip() or -1)
             with self._lock:
@@ -334,29 +392,81 @@ class Pod:
         with self._lock:
             if self._stop.is_set():
                 return
-            podman(*self.run_args)
+            podman(*self._args(self.run_args))
             self.main_started = time.monotonic()
-        self._probe_loop()
+        self._supervise()
 
-    def _probe_loop(self) -> None:
-        self._stop.wait(self.startup.initial_delay)
+    def _exit_watch(self) -> tuple[threading.Event, list[int]]:
+        """An event set when the main container's current run ends, with its exit code.
+        `podman wait` runs on a thread of its own, which the supervisor never joins."""
+        ended, code = threading.Event(), []
+
+        def wait() -> None:
+            result = podman("wait", self.name, check=False, text=True)
+            code.append(int(result.stdout.strip() or -1) if result.returncode == 0 else -1)
+            ended.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        return ended, code
+
+    def _supervise(self) -> None:
+        """The kubelet's work on the running main container: probes, and after each exit a
+        restart in place with back-off (restartPolicy Always, the StatefulSet's only policy)."""
+        backoff, last_restart = 0.0, time.monotonic()
+        while not self._stop.is_set():
+            ended, code = self._exit_watch()
+            self._probe_until(ended)
+            if self._stop.is_set():
+                return
+            self.ready = False
+            self.exit_codes.append(code[0] if code else -1)
+            if time.monotonic() - last_restart > BACKOFF_RESET_SECONDS:
+                backoff = 0.0
+            self.restart_delays.append(backoff)
+            if self._stop.wait(backoff):
+                return
+            backoff = next_backoff(backoff)
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                podman("start", self.name, check=False)
+                self.restarts += 1
+                last_restart = time.monotonic()
+
+    def _kill(self) -> None:
+        """A failed liveness or startup probe: the kubelet stops the container (it then restarts)."""
+        self.ready = False
+        self._stop_container(self.name, self.grace)
+
+    def _probe_until(self, ended: threading.Event) -> None:
+        """Startup, then readiness and liveness probes, until the container's run ends or the pod stops."""
+        def over(seconds: float) -> bool:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                if self._stop.is_set() or ended.is_set():
+                    return True
+                time.sleep(0.2)
+            return self._stop.is_set() or ended.is_set()
+
+        if over(self.startup.initial_delay):
+            return
         failures = 0
-        while not self._stop.is_set():  # startup probe: nothing else runs before it passes
-            if self.startup.check(self.ip):
-                break
+        while not self.startup.check(self.ip):  # startup probe: nothing else runs before it passes
             failures += 1
             if failures >= self.startup.failure_threshold:
-                self._restart()
-                failures = 0
-            self._stop.wait(self.startup.period)
+                self._kill()
+                ended.wait(self.grace + 10)
+                return
+            if over(self.startup.period):
+                return
         next_ready = next_live = time.monotonic()
         ready_ok = live_fail = ready_fail = 0
-        while not self._stop.is_set():
+        while not over(0):
             now = time.monotonic()
             if now >= next_ready:
                 if self.readiness.check(self.ip):
                     ready_ok, ready_fail = ready_ok + 1, 0
-                    if ready_ok >= self.readiness.success_threshold:
+                    if ready_ok >= self.readiness.success_threshold and not ended.is_set():
                         self.ready = True
                 else:
                     ready_ok, ready_fail = 0, ready_fail + 1
@@ -366,17 +476,11 @@ class Pod:
             if now >= next_live:
                 live_fail = 0 if self.liveness.check(self.ip) else live_fail + 1
                 if live_fail >= self.liveness.failure_threshold:
-                    self._restart()
-                    live_fail = 0
+                    self._kill()
+                    ended.wait(self.grace + 10)
+                    return
                 next_live = now + self.liveness.period
-            self._stop.wait(0.2)
-
-    def _restart(self) -> None:
-        """What the kubelet does after a failed liveness or startup probe: the main
-        container restarts; the init containers do not run again, the emptyDirs stay."""
-        self.ready = False
-        self.restarts += 1
-        podman("restart", "-t", str(self.grace), self.name, check=False)
+            time.sleep(0.2)
 
 
 def _unmount(path: Path) -> None:
@@ -390,9 +494,11 @@ class PodSpecRun:
 
     objects: list[dict[str, Any]]
     network: str
-    subnet_prefix: str  # e.g. "10.89.231." — the network's own addresses
+    subnet_prefix: str  # e.g. "10.89.231." — the network's own addresses; .1 is its gateway
     scratch: Path
     cluster_domain: str = "cluster.local"  # the kubelet's --cluster-domain
+    dns: ClusterDNS | None = None  # the cluster's DNS, on the gateway
+    first_host: int = 10  # the pods' addresses count up from here, one per creation
     pods: list[Pod] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -410,7 +516,27 @@ class PodSpecRun:
         if not headless or not headless[0]["spec"].get("publishNotReadyAddresses"):
             raise UnknownField(f"Service {spec['serviceName']}: pod DNS names exist here from the pod's "
                                "creation, which only publishNotReadyAddresses: true asks")
+        self.secrets = {s["metadata"]["name"]: s for s in by_kind.get("Secret", [])}
+        self.service_fqdn = ClusterDNS.service_fqdn(spec["serviceName"], self.namespace, self.cluster_domain)
+        if self.dns is None:
+            self.dns = ClusterDNS(self.gateway)
+        self.dns.add_service(self.service_fqdn)
+        self._hosts = itertools.count(self.first_host)
+        self._hosts_lock = threading.Lock()
+        self._evictions: list[threading.Thread] = []
+        self._eviction_lock = threading.Lock()
         self.pods = [self._pod(ordinal) for ordinal in range(self.replicas)]
+
+    @property
+    def gateway(self) -> str:
+        return f"{self.subnet_prefix}1"
+
+    def next_address(self) -> str:
+        """A pod's address on each creation: never one an earlier pod of the run had."""
+        with self._hosts_lock:
+            host = next(self._hosts)
+        assert host < 255, "the pod network's addresses are used up"
+        return f"{self.subnet_prefix}{host}"
 
     @property
     def min_available(self) -> int:
@@ -420,9 +546,10 @@ class PodSpecRun:
             return spec["minAvailable"]
         return self.replicas - spec["maxUnavailable"]
 
-    def volume(self, ordinal: int) -> str:
+    def claim(self, ordinal: int) -> Path:
+        """The claim's volume, as a host folder of its own: <claim>-<statefulset>-<ordinal>."""
         (claim,) = self.statefulset["spec"]["volumeClaimTemplates"]
-        return f"{claim['metadata']['name']}-{self.name}-{ordinal}"
+        return self.scratch / "claims" / f"{claim['metadata']['name']}-{self.name}-{ordinal}"
 
     def _pod(self, ordinal: int) -> Pod:
         sts_spec = self.statefulset["spec"]
@@ -441,18 +568,15 @@ class PodSpecRun:
         for init in init_containers:
             _only(init, INIT_CONTAINER_FIELDS, f"init container {init['name']}")
         name = f"{self.name}-{ordinal}"
-        ip = f"{self.subnet_prefix}{10 + ordinal}"
-        service_suffix = f"{sts_spec['serviceName']}.{self.namespace}.svc"
 
-        # What every container of the pod shares: its address and hostname; and the headless
-        # Service's records of every pod of the set, as host entries (addresses are fixed per
-        # ordinal here): podman's own DNS (aardvark-dns) is not reliable on a machine where
-        # other networks come and go.
-        network = ["--hostname", name, "--network", self.network, "--ip", ip]
-        for other in range(self.replicas):
-            other_name, other_ip = f"{self.name}-{other}", f"{self.subnet_prefix}{10 + other}"
-            for host in (f"{other_name}.{service_suffix}", f"{other_name}.{service_suffix}.{self.cluster_domain}"):
-                network += ["--add-host", f"{host}:{other_ip}"]
+        # What every container of the pod shares: its address (new on each creation) and
+        # hostname, and the kubelet's resolv.conf for dnsPolicy ClusterFirst: the cluster DNS,
+        # the namespace's search domains, ndots:5.
+        network = ["--hostname", name, "--network", self.network, "--ip", POD_IP, "--dns", self.gateway]
+        for domain in (f"{self.namespace}.svc.{self.cluster_domain}", f"svc.{self.cluster_domain}",
+                       self.cluster_domain):
+            network += ["--dns-search", domain]
+        network += ["--dns-option", "ndots:5"]
 
         # Its volumes: each emptyDir a tmpfs of the pod's own, mounted in every container using it.
         fs_group = pod_security.get("fsGroup")
@@ -466,6 +590,7 @@ class PodSpecRun:
             if empty_dir.get("medium") != "Memory":
                 raise UnknownField("only memory-backed emptyDir is translated (as tmpfs)")
         prepare: list[Callable[[], None]] = []
+        fs_group_policy = pod_security.get("fsGroupChangePolicy", "Always")
         claims = {c["metadata"]["name"] for c in sts_spec.get("volumeClaimTemplates", [])}
         pod_empty_dirs: list[tuple[Path, str]] = []
         for volume in volumes.values():
@@ -525,7 +650,7 @@ class PodSpecRun:
                                                         f"{where} env {item['name']}")
                     continue
                 field_path = item["valueFrom"]["fieldRef"]["fieldPath"]
-                values = {"metadata.name": name, "status.podIP": ip, "metadata.namespace": self.namespace}
+                values = {"metadata.name": name, "status.podIP": POD_IP, "metadata.namespace": self.namespace}
                 if field_path not in values:
                     raise UnknownField(f"{where} env {item['name']}: fieldRef {field_path} is not translated")
                 env[item["name"]] = values[field_path]
@@ -536,10 +661,9 @@ class PodSpecRun:
                 _only(mount, {"name", "mountPath", "subPath", "readOnly"}, f"{where} volumeMount {mount['name']}")
                 target, read_only = mount["mountPath"], ":ro" if mount.get("readOnly") else ""
                 if mount["name"] in claims:
-                    volume_name = self.volume(ordinal)
-                    prepare.append(functools.partial(self._prepare_volume, volume_name, fs_group, target,
-                                                     spec["image"]))
-                    args += ["-v", f"{volume_name}:{target}{read_only}"]
+                    claim = self.claim(ordinal)
+                    prepare.append(functools.partial(_prepare_claim, claim, fs_group, fs_group_policy))
+                    args += ["-v", f"{claim}:{target}{read_only}"]
                     continue
                 volume = volumes[mount["name"]]
                 if "configMap" in volume:
@@ -556,6 +680,12 @@ class PodSpecRun:
                     if "subPath" in mount:
                         raise UnknownField(f"{where}: a subPath of an emptyDir is not translated")
                     args += ["-v", f"{empty_dirs[mount['name']]}:{target}{read_only}"]
+                elif "secret" in volume:
+                    if "subPath" in mount:
+                        raise UnknownField(f"{where}: a subPath of a Secret volume is not translated")
+                    folder = self.scratch / name / "secret" / volume["name"]
+                    prepare.append(functools.partial(self._write_secret, volume["secret"], folder, fs_group))
+                    args += ["-v", f"{folder}:{target}:ro"]  # the kubelet mounts Secrets read-only
                 else:
                     raise UnknownField(f"volume {mount['name']} of type {set(volume) - {'name'}} is not translated")
 
@@ -583,8 +713,15 @@ class PodSpecRun:
                 step()
 
         where = f"container {container['name']}"
+        def dns_record(address: str | None) -> None:
+            if address is None:
+                self.dns.unregister(self.service_fqdn, name)
+            else:
+                self.dns.register(self.service_fqdn, name, address)
+
         return Pod(
-            name=name, ip=ip, run_args=run_args, grace=template.get("terminationGracePeriodSeconds", 30),
+            name=name, run_args=run_args, grace=template.get("terminationGracePeriodSeconds", 30),
+            next_address=self.next_address, dns=dns_record,
             init_containers=init_runs, empty_dirs=pod_empty_dirs, prepare=prepare_all,
             pre_stop=_pre_stop_command(container, where),
             startup=Probe.of(container["startupProbe"], ports, f"{where} startupProbe"),
@@ -592,17 +729,29 @@ class PodSpecRun:
             liveness=Probe.of(container["livenessProbe"], ports, f"{where} livenessProbe"),
         )
 
-    def _prepare_volume(self, volume: str, fs_group: int | None, target: str, image: str) -> None:
-        """The claim's volume, created once; the kubelet gives it the fsGroup (setgid)."""
-        if podman("volume", "exists", volume, check=False).returncode == 0:
-            return
-        podman("volume", "create", volume)
+    def _write_secret(self, volume: dict[str, Any], folder: Path, fs_group: int | None) -> None:
+        """The kubelet's Secret volume: the keys asked for (all without items), each at its path
+        with its mode, group-owned by the fsGroup and group-readable (a read-only volume)."""
+        _only(volume, {"secretName", "items", "defaultMode"}, "secret volume")
+        secret = self.secrets.get(volume["secretName"])
+        if secret is None:  # the kubelet waits; here the test did not provide it
+            raise AssertionError(f"Secret {volume['secretName']} is not among the objects")
+        data = {k: base64.b64decode(v) for k, v in secret.get("data", {}).items()}
+        items = volume.get("items") or [{"key": key, "path": key} for key in data]
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for item in items:
+            _only(item, {"key", "path", "mode"}, "secret volume item")
+            path = folder / item["path"]
+            path.write_bytes(data[item["key"]])
+            mode = item.get("mode", volume.get("defaultMode", 0o644))
+            if fs_group is not None:
+                os.chown(path, 0, fs_group)
+                mode |= 0o440
+            path.chmod(mode)
         if fs_group is not None:
-            # busybox's applets by their multi-call name: the stand-in's runtime base and
-            # Alpine's both have /bin/busybox.
-            podman("run", "--rm", "--pull", "never", "--user", "0:0", "--entrypoint", "/bin/busybox",
-                   "-v", f"{volume}:{target}", image, "sh", "-c",
-                   f"/bin/busybox chgrp {fs_group} {target} && /bin/busybox chmod 2775 {target}")
+            os.chown(folder, 0, fs_group)
+            folder.chmod(0o2755)
 
     def ready_count(self) -> int:
         return sum(pod.ready for pod in self.pods)
@@ -619,12 +768,60 @@ class PodSpecRun:
                                      + "\n".join(p.status() for p in pods if not p.ready))
             time.sleep(0.2)
 
+    def evict(self, pod: Pod) -> bool:
+        """The eviction API: refused (429) when it would leave fewer healthy pods than the
+        PodDisruptionBudget asks; granted, the pod is deleted with its grace period and the
+        StatefulSet controller makes it again (podManagementPolicy Parallel: at once)."""
+        with self._eviction_lock:
+            healthy = sum(p.ready and not p.disrupted for p in self.pods)
+            counted = pod.ready and not pod.disrupted
+            # unhealthyPodEvictionPolicy IfHealthyBudget (the default): an unready pod may go
+            # while the budget is met; a ready one only if one more may be disrupted.
+            if healthy - counted < self.min_available:
+                return False
+            pod.disrupted = True
+            eviction = threading.Thread(target=self.recreate, args=(pod,), daemon=True)
+            self._evictions.append(eviction)
+        eviction.start()
+        return True
+
+    def recreate(self, pod: Pod) -> None:
+        """kubectl delete pod, then the controller's new pod of the same name and claim."""
+        pod.delete()
+        pod.start()
+
+    def wait_evictions(self) -> None:
+        for eviction in self._evictions:
+            eviction.join()
+
     def remove(self) -> None:
-        """Every pod deleted (at once, each with its grace period), then the claims' volumes."""
+        """Every pod deleted (at once, each with its grace period), then the claims' folders."""
+        self.wait_evictions()
         deletions = [threading.Thread(target=pod.delete) for pod in self.pods]
         for deletion in deletions:
             deletion.start()
         for deletion in deletions:
             deletion.join()
-        for ordinal in range(self.replicas):
-            podman("volume", "rm", "-f", self.volume(ordinal), check=False)
+        shutil.rmtree(self.scratch / "claims", ignore_errors=True)
+
+
+def _prepare_claim(folder: Path, fs_group: int | None, policy: str) -> None:
+    """A claim as a new volume is: the root of a fresh file system (root's, 0755, with its
+    lost+found), nothing of the image copied in. At each mount the kubelet gives it the
+    fsGroup: group-owned, group-writable, setgid folders; with OnRootMismatch only when the
+    root does not already match."""
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        folder.chmod(0o755)
+        (folder / "lost+found").mkdir(mode=0o700)
+    if fs_group is None:
+        return
+    root = folder.stat()
+    if policy == "OnRootMismatch" and root.st_gid == fs_group and root.st_mode & 0o2770 == 0o2770:
+        return
+    for path in [folder, *folder.rglob("*")]:
+        os.lchown(path, -1, fs_group)
+        if path.is_symlink():
+            continue
+        mask = 0o2770 if path.is_dir() else 0o660
+        path.chmod(stat.S_IMODE(path.lstat().st_mode) | mask)
