@@ -53,6 +53,16 @@ PLATFORMS = ("linux", "windows", "docker", "kubernetes")
 STOP_GRACE_MARGIN_SECONDS = 5
 # systemd's RestartSec and the pause between Windows recovery actions.
 RESTART_DELAY_SECONDS = 5
+# An upgraded server counts as good once it has stayed up this long after answering /ready:
+# three restart delays, so that a crash soon after the first answer shows as a restart.
+UPGRADE_SETTLE_SECONDS = 3 * RESTART_DELAY_SECONDS
+# What the operation scripts' exit codes mean (the tree's README lists them): 0 done,
+# 1 an unexpected error, and these.
+OPERATION_EXIT_CODES = {
+    "refused": 2,  # bad input or a precondition not met: nothing was changed
+    "rolled_back": 3,  # it failed, and what ran before runs again and is ready
+    "down": 4,  # it failed and the service is not ready: the operator acts now
+}
 # How long a starting server may take to answer /ready: Kubernetes' startup probe
 # (every STARTUP_PROBE_PERIOD_SECONDS) and the upgrade scripts' wait share it.
 STARTUP_BUDGET_SECONDS = 60
@@ -198,6 +208,12 @@ class Answers(SystemdValues, WindowsValues, ImageValues, KubernetesValues, BaseM
     def server_binary_previous(self) -> str:
         """Where an upgrade keeps the binary it replaced (its rollback)."""
         return f"{self.server_binary}.previous"
+
+    @property
+    def server_binary_last_good(self) -> str:
+        """The last binary an upgrade saw settle (ready, then up without a restart): kept apart
+        from .previous, which every upgrade replaces."""
+        return f"{self.server_binary}.last-good"
 
     @property
     def config_file(self) -> str:
@@ -392,6 +408,14 @@ class Answers(SystemdValues, WindowsValues, ImageValues, KubernetesValues, BaseM
     @property
     def restart_delay_seconds(self) -> int:
         return RESTART_DELAY_SECONDS
+
+    @property
+    def upgrade_settle_seconds(self) -> int:
+        return UPGRADE_SETTLE_SECONDS
+
+    @property
+    def operation_exit_codes(self) -> dict[str, int]:
+        return OPERATION_EXIT_CODES
 
     @property
     def startup_budget_seconds(self) -> int:

@@ -53,6 +53,11 @@ class SystemdValues:
         return not self.tls_dir.startswith(self.config_dir + "/")
 
     @property
+    def operation_lock_file(self) -> str:
+        """Install, upgrade, backup, restore and uninstall hold it: one at a time per service."""
+        return f"/run/lock/tokmesh-deploy-{self.service_name}.lock"
+
+    @property
     def systemd_state_directory(self) -> str | None:
         """StateDirectory= applies where the data dir is below /var/lib."""
         if self.data_dir.startswith("/var/lib/"):

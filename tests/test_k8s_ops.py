@@ -113,5 +113,5 @@ def test_copy_writes_each_replicas_data_with_a_checksum(ops, tmp_path: Path) -> 
 ])
 def test_bad_input_is_refused_before_kubectl_is_called(ops, args, message: str) -> None:
     result = ops(*args)
-    assert result.returncode == 1 and message in result.stderr
+    assert result.returncode == 2 and message in result.stderr  # refused: nothing changed
     assert ops.calls() == []

@@ -60,7 +60,7 @@ def _stat(container: Container, *paths: str) -> str:
 class TestLinuxUnderSystemd:
     def test_install_refuses_to_run_without_root(self, deployment) -> None:
         container, _ = deployment
-        assert container.refused_install.returncode == 1
+        assert container.refused_install.returncode == 2  # refused: nothing changed
         assert "install-linux.sh: must run as root" in container.refused_install.stderr
 
     def test_install_starts_the_service_and_health_answers(self, deployment) -> None:

@@ -39,7 +39,7 @@ var (
 )
 
 // failMode (stand-in): "exit" fails at start, "never-ready" makes /ready answer
-// 503 for ever. Set with -ldflags "-X main.failMode=..." or, for an image, the
+// 503 for ever, "crash-after-ready" exits 2 three seconds after it starts serving. Set with -ldflags "-X main.failMode=..." or, for an image, the
 // environment variable STANDIN_FAIL_MODE. Empty: behave.
 var failMode = ""
 
@@ -167,6 +167,13 @@ func run() error {
 	}()
 
 	log.Info("server started, press Ctrl+C to stop")
+	if failMode == "crash-after-ready" {
+		go func() {
+			time.Sleep(3 * time.Second)
+			log.Error("stand-in crashes after it was ready (fail mode \"crash-after-ready\")")
+			os.Exit(2)
+		}()
+	}
 	if err := stop.Wait(); err != nil {
 		log.Error("shutdown error", "error", err)
 		return err
