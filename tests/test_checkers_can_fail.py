@@ -88,7 +88,7 @@ def test_yamllint_reports_a_duplicate_key(broken) -> None:
 
 
 def test_powershell_parser_reports_an_unclosed_block_and_non_ascii(broken) -> None:
-    tree = broken("scripts/install-windows.ps1", "if ($AddFirewallRules) {", "if ($AddFirewallRules) { {")
+    tree = broken("scripts/install-windows.ps1", "if ($NoStart) {", "if ($NoStart) { {")
     tree = broken("scripts/uninstall-windows.ps1", "Removed $ServiceName.", "Removed $ServiceName \u2013 done.")
     problems = checkers.powershell_problems(tree)
     assert any("install-windows.ps1" in p and "node" in p for p in problems)
