@@ -31,7 +31,7 @@ REJOIN_DELAY_SECONDS = 5
 PRESTOP_DELAY_SECONDS = 5
 # The Windows service's log (the glue's servicelog): rotated at start past this size, with
 # this many older generations kept.
-WINDOWS_LOG_MAX_BYTES = 10 * 1024 * 1024
+WINDOWS_LOG_MAX_MIB = 10
 WINDOWS_LOG_GENERATIONS = 3
 # Where the firewall rules apply: every profile, as New-NetFirewallRule's default did for the
 # rules of earlier releases; -RemoteAddress (client_networks) narrows who may connect.
@@ -139,9 +139,13 @@ class WindowsValues:
         return f"{self.windows_log_dir}\\{self.service_name}.log"
 
     @property
+    def windows_log_max_mib(self) -> int:
+        """The size at which the glue rotates the log at start, in MiB (the README's figure)."""
+        return WINDOWS_LOG_MAX_MIB
+
+    @property
     def windows_log_max_bytes(self) -> int:
-        """The size at which the glue rotates the log at start."""
-        return WINDOWS_LOG_MAX_BYTES
+        return self.windows_log_max_mib * 1024 * 1024
 
     @property
     def windows_log_generations(self) -> int:
