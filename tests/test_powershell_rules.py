@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import powershell
 import pytest
+from conftest import SCENARIOS, scenario_answers
+from tokmesh_answers import validate_answers
+
+WINDOWS_SCENARIOS = [n for n in SCENARIOS if validate_answers(scenario_answers(n)).windows]
+RULES = (powershell.strict_mode_problems, powershell.broad_grant_problems, powershell.unwaited_copy_problems,
+         powershell.unrestored_stop_problems)
 
 READ_BEFORE_ASSIGNMENT = {
     "never assigned": "Write-Host $Missing",
@@ -138,3 +144,11 @@ def test_stop_without_a_start_in_finally_is_reported(script: str) -> None:
 @pytest.mark.parametrize("script", RESTORED_STOPS.values(), ids=RESTORED_STOPS)
 def test_stop_undone_in_finally_is_not_reported(script: str) -> None:
     assert powershell.unrestored_stop_problems("case.ps1", script.encode()) == []
+
+
+@pytest.mark.parametrize("scenario", WINDOWS_SCENARIOS)
+def test_every_scenario_s_scripts_pass_every_rule(render_scenario, scenario: str) -> None:
+    """Here too, not only among the checkers, so `make test-fast` holds the scripts to them."""
+    scripts = sorted((render_scenario(scenario) / "scripts").glob("*.ps1"))
+    assert len(scripts) == 5
+    assert [p for script in scripts for rule in RULES for p in rule(script.name, script.read_bytes())] == []
