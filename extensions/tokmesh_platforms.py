@@ -183,6 +183,17 @@ class WindowsValues:
         """Rule names earlier releases gave, without a group: removed at install."""
         return [f"{self.service_name}-{name}" for name in ("http", "redis")]
 
+    @property
+    def windows_legacy_firewall_rules_literal(self) -> str:
+        """Those names as a PowerShell array literal."""
+        return "@(" + ", ".join(f"'{name}'" for name in self.windows_legacy_firewall_rules) + ")"
+
+    @property
+    def windows_stop_wait_ms(self) -> int:
+        """How long a script waits for the service's process to exit once Stop-Service has
+        returned: the stop grace, as every supervisor allows."""
+        return self.stop_grace_seconds * 1000
+
 
 class ImageValues:
     """The Dockerfile and what builds tokmesh-go."""
