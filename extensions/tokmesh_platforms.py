@@ -12,6 +12,7 @@ import hashlib
 import math
 import re
 import struct
+from typing import Any
 
 from tokmesh_rules import canonical_quantity, quantity_value
 
@@ -28,6 +29,13 @@ REJOIN_DELAY_SECONDS = 5
 # every node's proxy and the load balancers a few seconds later, and tokmesh-go stops
 # accepting at SIGTERM.
 PRESTOP_DELAY_SECONDS = 5
+# The Windows service's log (the glue's servicelog): rotated at start past this size, with
+# this many older generations kept.
+WINDOWS_LOG_MAX_MIB = 10
+WINDOWS_LOG_GENERATIONS = 3
+# Where the firewall rules apply: every profile, as New-NetFirewallRule's default did for the
+# rules of earlier releases; -RemoteAddress (client_networks) narrows who may connect.
+WINDOWS_FIREWALL_PROFILES = "Any"
 
 
 class SystemdValues:
@@ -115,6 +123,81 @@ class WindowsValues:
     @property
     def windows_display_name(self) -> str:
         return f"TokMesh Server ({self.service_name})"
+
+    @property
+    def windows_server_exe_kept(self) -> str:
+        """Where an upgrade keeps the earlier previous binary until the new one is ready."""
+        return f"{self.windows_server_exe_previous}.keep"
+
+    @property
+    def windows_server_exe_swap(self) -> str:
+        """Where a rollback parks the running binary while it swaps the two."""
+        return f"{self.windows_server_exe}.swap"
+
+    @property
+    def windows_log_dir(self) -> str:
+        """The service has no console: the glue writes the server's stdout and stderr here."""
+        return f"{self.windows_data_dir}\\logs"
+
+    @property
+    def windows_log_file(self) -> str:
+        return f"{self.windows_log_dir}\\{self.service_name}.log"
+
+    @property
+    def windows_log_max_mib(self) -> int:
+        """The size at which the glue rotates the log at start, in MiB (the README's figure)."""
+        return WINDOWS_LOG_MAX_MIB
+
+    @property
+    def windows_log_max_bytes(self) -> int:
+        return self.windows_log_max_mib * 1024 * 1024
+
+    @property
+    def windows_log_generations(self) -> int:
+        """Rotated logs kept beside the current one (<name>.log.1 the newest)."""
+        return WINDOWS_LOG_GENERATIONS
+
+    @property
+    def windows_preshutdown_timeout_ms(self) -> int:
+        """How long the SCM waits at system shutdown for the PreShutdown stop: the same
+        stop grace as every other supervisor (the server's drain and the margin)."""
+        return self.stop_grace_seconds * 1000
+
+    @property
+    def windows_recovery_actions(self) -> str:
+        """sc.exe failure actions=: restart after each of the first three failures,
+        waiting longer each time."""
+        delay = self.restart_delay_seconds * 1000
+        return f"restart/{delay}/restart/{delay * 2}/restart/{delay * 6}"
+
+    @property
+    def windows_firewall_group(self) -> str:
+        """The group of every firewall rule the installer owns: re-synced and removed as one."""
+        return f"tokmesh-deploy {self.service_name}"
+
+    @property
+    def windows_firewall_rules(self) -> list[dict[str, Any]]:
+        """The inbound rules the installer makes: one per client listener of this tree."""
+        return [{"name": f"{self.service_name}-{port['name']}", "port": port["port"],
+                 "protocol": port["protocol"], "profiles": WINDOWS_FIREWALL_PROFILES,
+                 "display_name": f"{self.windows_display_name} {port['name']}"}
+                for port in self.client_ports]
+
+    @property
+    def windows_legacy_firewall_rules(self) -> list[str]:
+        """Rule names earlier releases gave, without a group: removed at install."""
+        return [f"{self.service_name}-{name}" for name in ("http", "redis")]
+
+    @property
+    def windows_legacy_firewall_rules_literal(self) -> str:
+        """Those names as a PowerShell array literal."""
+        return "@(" + ", ".join(f"'{name}'" for name in self.windows_legacy_firewall_rules) + ")"
+
+    @property
+    def windows_stop_wait_ms(self) -> int:
+        """How long a script waits for the service's process to exit once Stop-Service has
+        returned: the stop grace, as every supervisor allows."""
+        return self.stop_grace_seconds * 1000
 
 
 class ImageValues:

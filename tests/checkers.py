@@ -339,9 +339,22 @@ def powershell_strict_mode_problems(tree: Path) -> list[str]:
 
 
 def powershell_broad_grant_problems(tree: Path) -> list[str]:
-    """Access granted to Users, Authenticated Users or Everyone."""
+    """Access granted to Users, Authenticated Users or Everyone: write anywhere, read
+    outside the program folder."""
     return [p for script in powershell_scripts(tree)
             for p in powershell.broad_grant_problems(script.name, script.read_bytes())]
+
+
+def powershell_unwaited_copy_problems(tree: Path) -> list[str]:
+    """Copies onto the service's executable not preceded by a stop that waited for its process."""
+    return [p for script in powershell_scripts(tree)
+            for p in powershell.unwaited_copy_problems(script.name, script.read_bytes())]
+
+
+def powershell_unrestored_stop_problems(tree: Path) -> list[str]:
+    """Stops of the service that no finally undoes."""
+    return [p for script in powershell_scripts(tree)
+            for p in powershell.unrestored_stop_problems(script.name, script.read_bytes())]
 
 
 def text_problems(tree: Path) -> list[str]:

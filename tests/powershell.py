@@ -4,7 +4,16 @@ that tree-sitter-powershell builds.
 - A variable read before it is assigned: under ``Set-StrictMode -Version Latest``
   (which every generated script sets) that read is a run-time error, on the
   Windows host, the first time that line runs.
-- A grant of file-system access to Users, Authenticated Users or Everyone.
+- A grant of file-system access to Users, Authenticated Users or Everyone: any right
+  that writes, on any folder; a right that only reads, anywhere but the program folder
+  (where local users run the CLI). Principals passed through a variable or a foreach
+  loop over a list are resolved.
+- A copy or move onto the service's executable whose last service action before it is
+  not a stop that waits for the process to exit: Stop-Service returns when the service
+  reports Stopped, and the process may still hold the file.
+- A stop of the service that no ``finally`` undoes: a script that stops the service for
+  a while (install, upgrade, backup, restore) must start it again whatever fails.
+  A script that deletes the service (uninstall) stops it for good.
 """
 
 from __future__ import annotations
@@ -260,36 +269,260 @@ def _expanded(text: str, values: dict[str, str]) -> str:
     return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1).lower(), m.group(0)), text)
 
 
+def _atoms(node: tree_sitter.Node) -> list[tree_sitter.Node]:
+    """The words of a command or a list, in order: strings, bare words and variables (a
+    variable inside a string is part of that string)."""
+    found, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        if current.type in {"string_literal", "generic_token"}:
+            found.append(current)
+            continue
+        if current.type == "variable" and current.parent is not None and current.parent.type == "unary_expression":
+            found.append(current)
+            continue
+        stack.extend(reversed(current.children))
+    return found
+
+
+def _atom_text(node: tree_sitter.Node) -> str:
+    text = _text(node)
+    return text[1:-1] if node.type == "string_literal" and len(text) >= 2 else text
+
+
+def _loop_values(root: tree_sitter.Node, values: dict[str, str]) -> dict[str, list[str]]:
+    """foreach ($v in <list>): each value $v takes, as far as the list's words are known."""
+    loops: dict[str, list[str]] = {}
+    for loop in _descendants(root, "foreach_statement"):
+        variable = next(c for c in loop.children if c.type == "variable")
+        collection = next((c for c in loop.children if c.type == "pipeline"), None)
+        if collection is None:
+            continue
+        loops.setdefault(_variable_name(variable) or "", []).extend(
+            _expanded(_atom_text(a), values) for a in _atoms(collection))
+    return loops
+
+
+def _expansions(text: str, values: dict[str, str], loops: dict[str, list[str]]) -> list[str]:
+    """text with its variables replaced: a loop variable by each value it takes."""
+    texts = [text]
+    for name in {m.lower() for m in re.findall(r"\$\{?(\w+)\}?", text)}:
+        if name in loops:
+            pattern = re.compile(r"\$\{?" + re.escape(name) + r"\}?(?!\w)", re.I)
+            texts = [pattern.sub(lambda _m, v=v: v, t) for t in texts for v in loops[name]]
+    return [_expanded(t, values) for t in texts]
+
+
 # .NET types through which a script names a principal to grant access to.
 IDENTITY_TYPES = ("filesystemaccessrule", "securityidentifier", "ntaccount")
+# The folder variables of the program folder, where local users may read and run the
+# programs (the CLI); anywhere else a broad group may not even read.
+PROGRAM_FOLDERS = frozenset({"$installdir", "$bindir"})
+# icacls's rights that only read (and N, no access); any other, or one not known here, writes.
+ICACLS_READ_RIGHTS = frozenset({"N", "R", "RX", "X", "GR", "GE", "RD", "REA", "RA", "RC", "S", "AS"})
+ICACLS_INHERITANCE = frozenset({"OI", "CI", "IO", "NP", "I"})
+# FileSystemRights names that only read.
+ACL_READ_RIGHTS = frozenset(name.lower() for name in (
+    "Read", "ReadAndExecute", "ReadData", "ListDirectory", "ReadAttributes", "ReadExtendedAttributes",
+    "ReadPermissions", "ExecuteFile", "Traverse", "Synchronize"))
+WRITE_WORDS = re.compile(r"(?i)\b(FullControl|Modify|Write\w*|Delete\w*|ChangePermissions|TakeOwnership|"
+                         r"CreateFiles|CreateDirectories|AppendData|GenericWrite|GenericAll)\b")
+GRANT = re.compile(r"^(?P<who>[^:]+):(?P<rights>[\w(),\s]+)$")
+
+
+def _writes(rights: str) -> bool:
+    """Whether a grant's rights, in icacls's letters or FileSystemRights names, write."""
+    words = [w for w in re.split(r"[(),\s]+", rights) if w]
+    if all(w.upper() in ICACLS_READ_RIGHTS | ICACLS_INHERITANCE for w in words):
+        return False
+    return not all(w.lower() in ACL_READ_RIGHTS for w in words)
+
+
+def _target(command: tree_sitter.Node) -> str:
+    """The path a grant command applies to: its first word that is no switch, parameter
+    name or the icacls program (icacls X, Invoke-Native icacls.exe @(X, ...),
+    Set-OwnAccess -Path X)."""
+    for atom in _atoms(command):
+        if atom.parent is not None and atom.parent.type == "command_name":
+            continue
+        text = _atom_text(atom)
+        if text.startswith(("/", "-")) or text.lower() in {"icacls", "icacls.exe"}:
+            continue
+        return text.lower()
+    return ""
 
 
 def broad_grant_problems(name: str, source: bytes) -> list[str]:
-    """Grants to Users, Authenticated Users or Everyone: icacls /grant arguments and
-    the principals of access rules (FileSystemAccessRule, SecurityIdentifier,
-    NTAccount), with $variables that hold a literal resolved."""
+    """Grants to Users, Authenticated Users or Everyone ('principal:rights' words, as
+    icacls and Set-OwnAccess take them, and the principals of access rules), with
+    $variables that hold a literal and foreach variables resolved: write rights anywhere,
+    read rights anywhere but the program folder; an access rule for them at all."""
     root = parser().parse(source).root_node
     values = _string_values(root)
+    loops = _loop_values(root, values)
     problems = []
 
-    def check(node: tree_sitter.Node, what: str) -> None:
-        text = _expanded(_text(node), values)
-        match = BROAD_PRINCIPALS.search(text)
-        if match:
-            problems.append(f"{name}:{node.start_point.row + 1}: {what} grants access to {match.group(0)!r}")
+    def report(node: tree_sitter.Node, what: str, who: str) -> None:
+        problems.append(f"{name}:{node.start_point.row + 1}: {what} grants access to {who!r}")
 
     for command in _descendants(root, "command"):
-        words = [_expanded(_text(c), values).strip("'\"").lower()
-                 for c in _descendants(command, "unary_expression") + _descendants(command, "generic_token")]
-        command_name = next((c for c in command.children if c.type == "command_name"), None)
-        program = _text(command_name).lower() if command_name is not None else ""
-        invoked = " ".join(words)
-        if program in {"icacls", "icacls.exe"} or "icacls" in invoked:
-            if any(w.startswith("/grant") for w in words):
-                check(command, "icacls /grant")
-        if program == "new-object" and any(t in _text(command).lower() for t in IDENTITY_TYPES):
-            check(command, "an access rule")
+        target = _target(command)
+        for atom in _atoms(command):
+            if atom.type == "variable":
+                continue
+            for text in _expansions(_atom_text(atom), values, loops):
+                grant = GRANT.match(text.strip())
+                broad = grant and BROAD_PRINCIPALS.fullmatch(grant.group("who").strip())
+                if not broad:
+                    continue
+                if _writes(grant.group("rights")):
+                    report(atom, f"a grant of {grant.group('rights')!r}", broad.group(0))
+                elif target not in PROGRAM_FOLDERS:
+                    report(atom, f"a grant of {grant.group('rights')!r} on {target or 'a folder'}", broad.group(0))
+        if _descendants(command, "command_name") and _text(command.children[0]).lower() == "new-object" and any(
+                t in _text(command).lower() for t in IDENTITY_TYPES):
+            for text in _expansions(_text(command), values, loops):
+                match = BROAD_PRINCIPALS.search(text)
+                if match:
+                    report(command, "an access rule", match.group(0))
+                    break
     for invocation in _descendants(root, "invokation_expression"):
         if any(t in _text(invocation).lower() for t in IDENTITY_TYPES):
-            check(invocation, "an access rule")
+            for text in _expansions(_text(invocation), values, loops):
+                match = BROAD_PRINCIPALS.search(text)
+                if match:
+                    report(invocation, "an access rule", match.group(0))
+                    break
+    return list(dict.fromkeys(problems))  # an access rule is both a command and an invocation
+
+
+# ---- stopping the service ----------------------------------------------------------
+
+START_COMMANDS = frozenset({"start-service", "restart-service"})
+COPY_COMMANDS = frozenset({"copy-item", "move-item", "copy", "move", "cp", "mv"})
+
+
+def _command_name(command: tree_sitter.Node) -> str:
+    name = next((c for c in command.children if c.type == "command_name"), None)
+    return _text(name).lower() if name is not None else ""
+
+
+def _functions(root: tree_sitter.Node) -> dict[str, tree_sitter.Node]:
+    return {_text(next(c for c in f.children if c.type == "function_name")).lower(): f
+            for f in _descendants(root, "function_statement")}
+
+
+def _enclosing_function(node: tree_sitter.Node) -> tree_sitter.Node | None:
+    current = node.parent
+    while current is not None and current.type != "function_statement":
+        current = current.parent
+    return current
+
+
+def _service_actions(root: tree_sitter.Node) -> tuple[set[str], set[str], set[str]]:
+    """The script's functions that stop the service and wait for its process to exit
+    (a Stop-Service, then WaitForExit or Wait-Process), those that stop it without
+    waiting, and those that start it."""
+    waited, unwaited, starters = set(), set(), set()
+    functions = _functions(root)
+    for name, function in functions.items():
+        names = {_command_name(c) for c in _descendants(function, "command")}
+        body = _text(function).lower()
+        if "stop-service" in names and (".waitforexit(" in body or "wait-process" in names):
+            waited.add(name)
+        elif "stop-service" in names:
+            unwaited.add(name)
+        if names & START_COMMANDS:
+            starters.add(name)
+    return waited, unwaited, starters
+
+
+def _action(command: tree_sitter.Node, waited: set[str], unwaited: set[str], starters: set[str]) -> str | None:
+    name = _command_name(command)
+    if name in waited:
+        return "waited stop"
+    if name == "stop-service" or name in unwaited:
+        return "stop"
+    if name in START_COMMANDS or name in starters:
+        return "start"
+    return None
+
+
+def _executables(root: tree_sitter.Node) -> set[str]:
+    """How a script names the service's executable: variables that hold a literal path
+    to an .exe."""
+    return {f"${n}" for n, v in _string_values(root).items() if v.lower().endswith(".exe")}
+
+
+def _destination(command: tree_sitter.Node) -> str:
+    """A Copy-Item or Move-Item's destination: after -Destination, else its second word."""
+    words = [a for a in _atoms(command) if not (a.parent is not None and a.parent.type == "command_name")]
+    parameters = [c for c in _descendants(command, "command_parameter")]
+    for parameter in parameters:
+        if _text(parameter).lower() in {"-destination", "-dest"}:
+            after = [a for a in words if a.start_byte > parameter.end_byte]
+            return _atom_text(after[0]).lower() if after else ""
+    positional = [a for a in words if not any(p.end_byte == a.start_byte - 1 for p in parameters)]
+    return _atom_text(positional[1]).lower() if len(positional) > 1 else ""
+
+
+def unwaited_copy_problems(name: str, source: bytes) -> list[str]:
+    """Copies and moves onto the service's executable whose last service action before
+    them (in the same function, or outside any) is not a stop that waited for the
+    process: a Stop-Service alone, a start, or none."""
+    root = parser().parse(source).root_node
+    waited, unwaited, starters = _service_actions(root)
+    executables = _executables(root)
+    commands = sorted(_descendants(root, "command"), key=lambda c: c.start_byte)
+    problems = []
+    for copy in commands:
+        if _command_name(copy) not in COPY_COMMANDS:
+            continue
+        destination = _destination(copy)
+        if destination not in {e.lower() for e in executables} and not destination.endswith(".exe"):
+            continue
+        scope = _enclosing_function(copy)
+        before = [c for c in commands if c.end_byte <= copy.start_byte and _enclosing_function(c) == scope]
+        actions = [a for a in (_action(c, waited, unwaited, starters) for c in before) if a]
+        if not actions or actions[-1] != "waited stop":
+            last = actions[-1] if actions else "no stop"
+            problems.append(f"{name}:{copy.start_point.row + 1}: {_command_name(copy)} onto {destination} "
+                            f"after {last}, not a stop that waited for the process to exit")
+    return problems
+
+
+def _starts_in_finally(node: tree_sitter.Node, starters: set[str]) -> bool:
+    """Whether node is inside the body of a try whose finally starts the service."""
+    current, child = node.parent, node
+    while current is not None:
+        if current.type == "try_statement" and child.type == "statement_block":
+            finally_clause = next((c for c in current.children if c.type == "finally_clause"), None)
+            if finally_clause is not None and any(
+                    _command_name(c) in START_COMMANDS or _command_name(c) in starters
+                    for c in _descendants(finally_clause, "command")):
+                return True
+        current, child = current.parent, current
+    return False
+
+
+def unrestored_stop_problems(name: str, source: bytes) -> list[str]:
+    """Stops of the service (Stop-Service, or a function that wraps it, where it is
+    called) outside the body of a try whose finally starts the service again. A script
+    that deletes the service (sc.exe delete) stops it for good and is exempt."""
+    root = parser().parse(source).root_node
+    commands = _descendants(root, "command")
+    if any(re.search(r"(?i)\bsc(\.exe)?\s+delete\b", _text(c)) for c in commands):
+        return []
+    waited, unwaited, starters = _service_actions(root)
+    stoppers = waited | unwaited
+    problems = []
+    for command in commands:
+        function = _enclosing_function(command)
+        inside = (_text(next(c for c in function.children if c.type == "function_name")).lower()
+                  if function is not None else None)
+        if inside in stoppers:
+            continue  # the wrapper's own Stop-Service: its call sites are checked
+        if _command_name(command) in stoppers | {"stop-service"} and not _starts_in_finally(command, starters):
+            problems.append(f"{name}:{command.start_point.row + 1}: {_command_name(command)} with no start "
+                            "of the service in a finally after it")
     return problems

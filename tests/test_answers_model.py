@@ -139,3 +139,29 @@ def test_clients_keep_their_address_where_the_network_policy_admits_them_by_it()
     # ClusterIP has no external traffic; without client networks any address may come.
     assert validate_answers({**restricted, "k8s_service_type": "ClusterIP"}).client_external_traffic_policy is None
     assert validate_answers({"k8s_service_type": "LoadBalancer"}).client_external_traffic_policy is None
+
+
+def test_windows_gives_the_same_stop_grace_at_a_reboot() -> None:
+    for timeout in (30, 120):
+        answers = validate_answers({"shutdown_timeout_seconds": timeout})
+        assert answers.windows_preshutdown_timeout_ms == answers.stop_grace_seconds * 1000
+        assert answers.windows_preshutdown_timeout_ms > answers.server_drain_seconds * 1000
+
+
+def test_windows_firewall_rules_follow_the_listeners_in_one_group() -> None:
+    plain = validate_answers({"service_name": "cache-edge", "http_port": 6080})
+    assert [(r["name"], r["port"], r["protocol"]) for r in plain.windows_firewall_rules] == [("cache-edge-http", 6080, "TCP")]
+    with_redis = validate_answers({"redis_enabled": True, "redis_port": 6379})
+    assert [r["name"] for r in with_redis.windows_firewall_rules] == ["tokmesh-server-http", "tokmesh-server-redis"]
+    assert plain.windows_firewall_group == "tokmesh-deploy cache-edge"
+    # Every name an earlier release gave its rules is removed at install.
+    assert {r["name"] for r in with_redis.windows_firewall_rules} <= set(with_redis.windows_legacy_firewall_rules)
+
+
+def test_windows_log_is_below_the_data_root_and_the_rollback_files_beside_the_binary() -> None:
+    answers = validate_answers({"windows_data_dir": "D:\\Data\\tokmesh", "service_name": "cache-edge"})
+    assert answers.windows_log_file == "D:\\Data\\tokmesh\\logs\\cache-edge.log"
+    assert answers.windows_log_max_bytes == answers.windows_log_max_mib * 1024 * 1024
+    assert answers.windows_server_exe_kept == answers.windows_server_exe + ".previous.keep"
+    assert answers.windows_server_exe_swap == answers.windows_server_exe + ".swap"
+    assert answers.windows_recovery_actions == "restart/5000/restart/10000/restart/30000"

@@ -125,6 +125,21 @@ def test_powershell_scripts_grant_nothing_to_users_or_everyone(scenario: str, tr
     assert checkers.powershell_broad_grant_problems(tree) == []
 
 
+@for_scenarios(lambda a: a.windows)
+def test_powershell_scripts_replace_the_executable_only_after_its_process_exited(scenario: str, tree: Path) -> None:
+    # The rule has something to check: install and upgrade copy onto the executable.
+    assert sum("-Destination $ServerExe" in s.read_text() for s in checkers.powershell_scripts(tree)) >= 2
+    assert checkers.powershell_unwaited_copy_problems(tree) == []
+
+
+@for_scenarios(lambda a: a.windows)
+def test_powershell_scripts_start_the_service_again_in_finally(scenario: str, tree: Path) -> None:
+    # The rule has something to check: every script stops the service somewhere.
+    called = [s.name for s in checkers.powershell_scripts(tree) if re.search(r"Stop-ServiceAndWait\s*[\n}]", s.read_text())]
+    assert len(called) == 5, called
+    assert checkers.powershell_unrestored_stop_problems(tree) == []
+
+
 def test_text_is_fully_rendered_with_lf_and_no_trailing_whitespace(tree: Path) -> None:
     assert checkers.text_problems(tree) == []
 
@@ -239,4 +254,5 @@ def test_every_client_network_reaches_every_platform_that_filters(scenario: str,
     if answers.windows:
         script = (tree / "scripts/install-windows.ps1").read_text()
         assert "$clientNetworks = @(" + ", ".join(f"'{n}'" for n in answers.client_networks) + ")" in script
-        assert script.count("-RemoteAddress $clientNetworks") == 2 * len(answers.client_ports)  # New- and Set-
+        # One rule per client listener, made again at each install (no Set- of an old one).
+        assert script.count("-RemoteAddress $clientNetworks") == len(answers.client_ports)

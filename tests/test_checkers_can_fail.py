@@ -88,7 +88,7 @@ def test_yamllint_reports_a_duplicate_key(broken) -> None:
 
 
 def test_powershell_parser_reports_an_unclosed_block_and_non_ascii(broken) -> None:
-    tree = broken("scripts/install-windows.ps1", "if ($AddFirewallRules) {", "if ($AddFirewallRules) { {")
+    tree = broken("scripts/install-windows.ps1", "if ($NoStart) {", "if ($NoStart) { {")
     tree = broken("scripts/uninstall-windows.ps1", "Removed $ServiceName.", "Removed $ServiceName \u2013 done.")
     problems = checkers.powershell_problems(tree)
     assert any("install-windows.ps1" in p and "node" in p for p in problems)
@@ -128,3 +128,38 @@ def test_grant_rule_reports_users_read_on_the_data_root(broken) -> None:
 def test_grant_rule_reports_everyone_through_a_variable(broken) -> None:
     tree = broken("scripts/install-windows.ps1", "$ServiceSid = '*S-1-5-80-", "$ServiceSid = 'Everyone' # '*S-1-5-80-")
     assert any("'Everyone'" in p for p in checkers.powershell_broad_grant_problems(tree))
+
+
+def test_grant_rule_reports_users_modify_on_the_program_folder(broken) -> None:
+    tree = broken("scripts/install-windows.ps1", '"${UsersSid}:ReadAndExecute"', '"${UsersSid}:Modify"')
+    assert any("'Modify'" in p and "S-1-5-32-545" in p for p in checkers.powershell_broad_grant_problems(tree))
+
+
+def test_grant_rule_reports_users_read_on_the_data_root_through_set_own_access(broken) -> None:
+    tree = broken("scripts/install-windows.ps1",
+                  'Set-OwnAccess -Path $DataRoot -Grants @("${SystemSid}:FullControl"',
+                  'Set-OwnAccess -Path $DataRoot -Grants @("${UsersSid}:ReadAndExecute", "${SystemSid}:FullControl"')
+    assert any("on $dataroot" in p for p in checkers.powershell_broad_grant_problems(tree))
+
+
+def test_copy_rule_reports_an_upgrade_that_does_not_wait_for_the_process(broken) -> None:
+    tree = broken("scripts/upgrade-windows.ps1", "    Stop-ServiceAndWait\n    Copy-Item -LiteralPath $ServerExe",
+                  "    Stop-Service -Name $ServiceName -Force\n    Copy-Item -LiteralPath $ServerExe")
+    problems = checkers.powershell_unwaited_copy_problems(tree)
+    assert problems and all(p.startswith("upgrade-windows.ps1:") for p in problems)
+
+
+def test_copy_rule_reports_an_install_that_copies_before_it_stops(broken) -> None:
+    tree = broken("scripts/install-windows.ps1", "    if ($wasRunning) { Stop-ServiceAndWait }\n", "")
+    assert any("install-windows.ps1" in p and "after no stop" in p for p in checkers.powershell_unwaited_copy_problems(tree))
+
+
+def test_finally_rule_reports_a_restore_that_does_not_start_the_service_again(broken) -> None:
+    tree = broken("scripts/restore-windows.ps1", "    if ($wasRunning) { Start-Service -Name $ServiceName }\n",
+                  "    Write-Host 'done'\n")
+    assert any(p.startswith("restore-windows.ps1:") for p in checkers.powershell_unrestored_stop_problems(tree))
+
+
+def test_finally_rule_reports_a_backup_without_finally(broken) -> None:
+    tree = broken("scripts/backup-windows.ps1", "} finally {", "}\nif ($true) {")
+    assert any(p.startswith("backup-windows.ps1:") for p in checkers.powershell_unrestored_stop_problems(tree))

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 GLUE_SCENARIOS = [name for name in SCENARIOS if scenario_answers(name).get("server_glue")]
 SHUTDOWN = "internal/infra/shutdown"
 SERVICECONTROL = "internal/infra/servicecontrol"
+SERVICELOG = "internal/infra/servicelog"
 WINDOWS_ADAPTER = f"{SHUTDOWN}/service_windows.go"
 # The SCM adapter's import; tokmesh-go's go.mod (and so the stand-in's) requires it.
 X_SYS = "golang.org/x/sys"
@@ -71,10 +72,10 @@ def test_glue_is_rendered_only_on_request(render_scenario) -> None:
     assert not (render_scenario("defaults") / "server-glue").exists()
 
 
-def test_glue_touches_only_the_shutdown_package_and_its_state_machine(render_scenario) -> None:
+def test_glue_touches_only_the_shutdown_package_its_state_machine_and_log(render_scenario) -> None:
     """main.go (cmd/) is left alone: nothing of the glue goes there."""
     files = glue_files(render_scenario(GLUE_SCENARIOS[0]))
-    assert {str(Path(f).parent) for f in files} == {SHUTDOWN, SERVICECONTROL}
+    assert {str(Path(f).parent) for f in files} == {SHUTDOWN, SERVICECONTROL, SERVICELOG}
     assert f"{SHUTDOWN}/shutdown.go" in files and WINDOWS_ADAPTER in files
 
 
@@ -95,8 +96,17 @@ def test_glue_agrees_with_the_answers(glue) -> None:
     assert f"startWaitHint = {answers.startup_budget_seconds} * time.Second" in adapter
     assert f"stopMargin = {answers.stop_grace_margin_seconds} * time.Second" in adapter
     assert f"restartDelay = {answers.restart_delay_seconds} * time.Second" in adapter
+    # The log lands where install-windows.ps1 grants the service Modify and its messages point.
+    assert re.search(rf"logFile += `{re.escape(answers.windows_log_file)}`", adapter)
+    assert answers.windows_log_file.startswith(answers.windows_log_dir + "\\")
+    if answers.windows:
+        install = (tree / "scripts/install-windows.ps1").read_text()
+        assert f"$LogDir = '{answers.windows_log_dir}'" in install
+        assert "Invoke-Native icacls.exe @($LogDir, '/grant:r', \"${ServiceSid}:(OI)(CI)M\")" in install
+    assert f"logMaxBytes    = {answers.windows_log_max_bytes}" in adapter
+    assert f"logGenerations = {answers.windows_log_generations}" in adapter
     imports = set(re.findall(r'"([\w./-]+/internal/infra/\w+)"', adapter))
-    assert imports == {f"{answers.go_module}/{SERVICECONTROL}"}
+    assert imports == {f"{answers.go_module}/{SERVICECONTROL}", f"{answers.go_module}/{SERVICELOG}"}
     assert f'"{X_SYS}/windows/svc"' in adapter
 
 
@@ -110,27 +120,29 @@ def test_glue_replaces_the_stand_in_s_shutdown_package(glue) -> None:
 
 def test_gofmt_has_nothing_to_change(glue) -> None:
     _, _, module = glue
-    listed = subprocess.run(["gofmt", "-e", "-l", SHUTDOWN, SERVICECONTROL], cwd=module, capture_output=True,
+    listed = subprocess.run(["gofmt", "-e", "-l", SHUTDOWN, SERVICECONTROL, SERVICELOG], cwd=module, capture_output=True,
                             text=True, check=False)
     assert (listed.returncode, listed.stdout, listed.stderr) == (0, "", "")
 
 
-@pytest.mark.parametrize("goos", ["linux", "windows"])
-def test_the_module_vets_and_the_server_builds(glue, goos: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("goos", "goarch"), [("linux", "amd64"), ("windows", "amd64"), ("windows", "arm64")])
+def test_the_module_vets_and_the_server_builds(glue, goos: str, goarch: str, tmp_path: Path) -> None:
     _, _, module = glue
-    vet = go(module, "vet", "./...", GOOS=goos, CGO_ENABLED="0")
+    vet = go(module, "vet", "./...", GOOS=goos, GOARCH=goarch, CGO_ENABLED="0")
     assert vet.returncode == 0, vet.stderr
     build = go(module, "build", "-o", str(tmp_path / "server"), "./cmd/tokmesh-server", GOOS=goos,
-               CGO_ENABLED="0")
+               GOARCH=goarch, CGO_ENABLED="0")
     assert build.returncode == 0, build.stderr
     symbols = go(module, "tool", "nm", str(tmp_path / "server"))
     adapter_linked = "windows/svc.Run" in symbols.stdout
     assert adapter_linked == (goos == "windows"), "the SCM adapter is linked on Windows only"
+    handles_linked = "windows.SetStdHandle" in symbols.stdout
+    assert handles_linked == (goos == "windows"), "the log takes the standard handles on Windows only"
 
 
 def test_go_tests_pass_under_the_race_detector(glue, figure) -> None:
     _, answers, module = glue
-    result = go(module, "test", "-race", "-count=1", "-v", f"./{SHUTDOWN}/", f"./{SERVICECONTROL}/")
+    result = go(module, "test", "-race", "-count=1", "-v", f"./{SHUTDOWN}/", f"./{SERVICECONTROL}/", f"./{SERVICELOG}/")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
     passed = re.findall(r"^\s*--- PASS: (\S+)", result.stdout, re.M)
     figure(f"server glue go test -race [{answers.service_name}]", f"{len(passed)} passed")
@@ -138,7 +150,11 @@ def test_go_tests_pass_under_the_race_detector(glue, figure) -> None:
     for covered in ("TestGlueManagerStopRunsTheHooksInReverseOrder", "TestGlueHooksShareOneDeadlineTimeoutAfterTheStop",
                     "TestGlueASecondSignalWhileTheHooksRunIsIgnored", "TestGlueDoneClosesAfterTheHooksAndTheManagerWasTold",
                     "TestStopShutdownAndPreShutdownStopARunningService/system_preshutdown",
-                    "TestInterrogateRepeatsTheCurrentStatusInEveryState", "TestAStopTheManagerDidNotAskForExitsNonZero"):
+                    "TestInterrogateRepeatsTheCurrentStatusInEveryState", "TestAStopTheManagerDidNotAskForExitsNonZero",
+                    "TestServiceStopAskedByTheSCM/system_preshutdown", "TestServiceStoppedByASignalExitsNonZero",
+                    "TestExitCodesAsTheSCMReadsThem",
+                    "TestALogAtTheLimitIsRotatedKeepingGenerations", "TestABelowTheLimitLogIsAppendedTo",
+                    "TestRedirectSendsStdoutStderrAndTheLoggerToTheFile"):
         assert covered in passed
 
 
@@ -150,6 +166,24 @@ MUTANTS = {
                                        "code := ExitClean", "TestAStopTheManagerDidNotAskForExitsNonZero"),
     "preshutdown not taken": (f"{SERVICECONTROL}/servicecontrol.go", "case Stop, Shutdown, PreShutdown:",
                               "case Stop, Shutdown:", "TestStopShutdownAndPreShutdownStopARunningService"),
+    "preshutdown not accepted": (f"{SERVICECONTROL}/servicecontrol.go",
+                                 "const AcceptStopping = AcceptStop | AcceptShutdown | AcceptPreShutdown",
+                                 "const AcceptStopping = AcceptStop | AcceptShutdown",
+                                 "TestStartedReportsRunningAcceptingEveryStop"),
+    # The issue's rule: a stop the SCM asked for ends with 0, so recovery leaves it stopped.
+    "an asked stop reported as a failure": (f"{SERVICECONTROL}/servicecontrol.go", "\tif m.asked {\n\t\tcode = ExitClean",
+                                            "\tif false {\n\t\tcode = ExitClean", "TestServiceStopAskedByTheSCM"),
+    "a clean exit code the SCM reads as a failure": (f"{SERVICECONTROL}/servicecontrol.go", "ExitClean  uint32 = 0",
+                                                     "ExitClean  uint32 = 2", "TestExitCodesAsTheSCMReadsThem"),
+    "log never rotated": (f"{SERVICELOG}/servicelog.go", "if info.Size() < maxBytes {", "if info.Size() >= 0 {",
+                          "TestALogAtTheLimitIsRotatedKeepingGenerations"),
+    "log generations not shifted": (f"{SERVICELOG}/servicelog.go", "for n := generations - 1; n >= 1; n-- {",
+                                    "for n := generations - 1; n > generations; n-- {",
+                                    "TestALogAtTheLimitIsRotatedKeepingGenerations"),
+    "log truncated at start": (f"{SERVICELOG}/servicelog.go", "os.O_WRONLY|os.O_CREATE|os.O_APPEND",
+                               "os.O_WRONLY|os.O_CREATE|os.O_TRUNC", "TestABelowTheLimitLogIsAppendedTo"),
+    "stderr not redirected": (f"{SERVICELOG}/servicelog.go", "\tos.Stderr = f\n", "\n",
+                              "TestRedirectSendsStdoutStderrAndTheLoggerToTheFile"),
 }
 
 

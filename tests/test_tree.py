@@ -62,6 +62,10 @@ FILES_OF_SERVER_GLUE = {
     "server-glue/internal/infra/shutdown/signal_test.go",
     "server-glue/internal/infra/servicecontrol/servicecontrol.go",
     "server-glue/internal/infra/servicecontrol/servicecontrol_test.go",
+    "server-glue/internal/infra/servicelog/servicelog.go",
+    "server-glue/internal/infra/servicelog/servicelog_test.go",
+    "server-glue/internal/infra/servicelog/stdhandles_windows.go",
+    "server-glue/internal/infra/servicelog/stdhandles_other.go",
 }
 
 

@@ -263,17 +263,18 @@ def test_a_tree_from_before_the_customise_question_keeps_every_answer_and_gains_
     # in the Makefile, tokmesh-go cloned into tokmesh-go/ (its module in the clone's src/).  Also v0.2.0's who-may-reach-the-API (README, Compose's address, the
     # Windows firewall's remote addresses), the installers' markers that purges go by (both
     # uninstallers), the Namespace out of the kustomization and k8s-ops.sh's apply, expand and
-    # delete (Kubernetes on a real control plane), and v0.2.1's README line.
+    # delete (Kubernetes on a real control plane), and v0.2.1's README line. Then every
+    # Windows script: waited stops, finally blocks and the log (issue 22).
     assert changed == [".copier-answers.yml", ".dockerignore", ".gitignore", "Dockerfile", "Makefile", "README.md",
                        "configs/container/", "configs/server/config.yaml", "configs/windows/",
                        "deployments/docker/docker-compose.yaml", "deployments/kubernetes/configmap.yaml",
                        "deployments/kubernetes/kustomization.yaml",
                        "deployments/kubernetes/networkpolicy.yaml", "deployments/kubernetes/service.yaml",
                        "deployments/kubernetes/statefulset.yaml", "deployments/linux/tokmesh-server.service",
-                       "scripts/backup-linux.sh", "scripts/compose-ops.sh", "scripts/install-linux.sh",
-                       "scripts/install-windows.ps1", "scripts/k8s-ops.sh", "scripts/restore-linux.sh",
-                       "scripts/uninstall-linux.sh",
-                       "scripts/uninstall-windows.ps1", "scripts/upgrade-linux.sh"]
+                       "scripts/backup-linux.sh", "scripts/backup-windows.ps1", "scripts/compose-ops.sh",
+                       "scripts/install-linux.sh", "scripts/install-windows.ps1", "scripts/k8s-ops.sh",
+                       "scripts/restore-linux.sh", "scripts/restore-windows.ps1", "scripts/uninstall-linux.sh",
+                       "scripts/uninstall-windows.ps1", "scripts/upgrade-linux.sh", "scripts/upgrade-windows.ps1"]
     assert '- "5080:5080"' in (project / "deployments/docker/docker-compose.yaml").read_text()  # every interface
 
 

@@ -108,6 +108,14 @@ func TestAStopTheManagerDidNotAskForExitsNonZero(t *testing.T) {
 	}
 }
 
+// The SCM counts any exit code but 0 as a failure, which the recovery actions act on
+// (failureflag 1): a stop it asked for must end with 0, one it did not with another.
+func TestExitCodesAsTheSCMReadsThem(t *testing.T) {
+	if ExitClean != 0 || ExitFailed == 0 {
+		t.Fatalf("ExitClean %d, ExitFailed %d: want 0 and not 0", ExitClean, ExitFailed)
+	}
+}
+
 func TestTicksShowProgressUntilTheWaitHintHasPassed(t *testing.T) {
 	m := NewMachine(testConfig(), t0)
 	if s, send := m.Tick(t0.Add(time.Second)); !send || s.CheckPoint != 2 {
