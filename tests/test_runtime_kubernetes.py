@@ -312,11 +312,8 @@ def test_a_deleted_replica_comes_back_with_its_data(run, figure) -> None:
     assert rejoined is not None, f"{leader.name} did not add {pod.name} back"
 
 
-def test_a_rolling_update_in_the_controllers_order_keeps_one_cluster(run, figure) -> None:
-    run.wait_ready()
-    model = run.model
-    founder = run.pods[0]
-    assert "raft-stable.db" in podman("exec", founder.name, "/bin/ls", model.raft_dir, text=True).stdout.split()
+def _watch_ready(run: PodSpecRun) -> tuple[list[int], threading.Event, threading.Thread]:
+    """The lowest number of ready pods seen until the returned event is set."""
     lowest, stop = [run.replicas], threading.Event()
 
     def watch() -> None:
@@ -326,6 +323,15 @@ def test_a_rolling_update_in_the_controllers_order_keeps_one_cluster(run, figure
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
+    return lowest, stop, watcher
+
+
+def test_a_rolling_update_in_the_controllers_order_keeps_one_cluster(run, figure) -> None:
+    run.wait_ready()
+    model = run.model
+    founder = run.pods[0]
+    assert "raft-stable.db" in podman("exec", founder.name, "/bin/ls", model.raft_dir, text=True).stdout.split()
+    lowest, stop, watcher = _watch_ready(run)
     started, per_pod = time.monotonic(), []
     try:
         # The StatefulSet controller's RollingUpdate: highest ordinal first, each pod Ready
@@ -362,20 +368,6 @@ def test_a_rolling_update_in_the_controllers_order_keeps_one_cluster(run, figure
             + "\n".join(line for p in run.pods for line in _stderr(p).splitlines()
                          if re.search(r"became leader|joined cluster|not part of a stable configuration", line)))
         assert _voters(leader) == sorted(p.name for p in run.pods)
-
-
-def _watch_ready(run: PodSpecRun) -> tuple[list[int], threading.Event, threading.Thread]:
-    """The lowest number of ready pods seen until the returned event is set."""
-    lowest, stop = [run.replicas], threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            lowest[0] = min(lowest[0], run.ready_count())
-            time.sleep(0.1)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    return lowest, stop, watcher
 
 
 def test_evicting_every_pod_at_once_keeps_the_budget(run, figure) -> None:
