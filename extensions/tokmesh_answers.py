@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -26,6 +27,7 @@ from tokmesh_rules import (
     BuilderImage,
     ByteSize,
     ClientNetworks,
+    ComposeProjectName,
     DedicatedPosixFolder,
     DedicatedWindowsFolder,
     DnsLabel,
@@ -165,6 +167,17 @@ class Answers(SystemdValues, WindowsValues, ImageValues, KubernetesValues, BaseM
     client_networks: ClientNetworks = Field(default_factory=list)
     client_namespaces: list[DnsLabel] = Field(default_factory=list)
     compose_publish_address: IpAddress = "127.0.0.1"
+    # Compose's project: two trees on one host each need their own (copier.yml's default is
+    # service_name; trees from before the answer keep "docker", their folder's name).
+    compose_project_name: ComposeProjectName = "tokmesh-server"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _compose_project_follows_the_service(cls, data: Any) -> Any:
+        """compose_project_name's default is service_name's answer, as copier.yml offers it."""
+        if isinstance(data, Mapping) and "compose_project_name" not in data and "service_name" in data:
+            return {**data, "compose_project_name": data["service_name"]}
+        return data
 
     # ---- rules that span several answers ------------------------------------
 
@@ -382,11 +395,25 @@ class Answers(SystemdValues, WindowsValues, ImageValues, KubernetesValues, BaseM
         which names the service, not the address probed."""
         return ["-q", "-O", "/dev/null", *(["--no-check-certificate"] if self.tls_enabled else [])]
 
+    def _in_container_probe(self, path: str) -> list[str]:
+        """busybox wget of ``path`` on the server's port, from inside its own container."""
+        return ["wget", *self.wget_options, f"{self.http_scheme}://127.0.0.1:{self.http_port}{path}"]
+
     @property
     def healthcheck_command(self) -> list[str]:
         """The image's and Compose's health check: busybox wget, in exec form."""
-        url = f"{self.http_scheme}://127.0.0.1:{self.http_port}{self.health_path}"
-        return ["wget", *self.wget_options, url]
+        return self._in_container_probe(self.health_path)
+
+    @property
+    def container_ready_command(self) -> list[str]:
+        """compose-ops.sh's readiness check, run in the server's container: it holds whatever
+        address the port is published on."""
+        return self._in_container_probe(self.ready_path)
+
+    @property
+    def container_ready_shell(self) -> str:
+        """container_ready_command as words of a shell command line."""
+        return shlex.join(self.container_ready_command)
 
     # ---- timeouts shared by systemd, Compose, Kubernetes and Windows ----------
 
@@ -455,7 +482,24 @@ class Answers(SystemdValues, WindowsValues, ImageValues, KubernetesValues, BaseM
             ignored.append((f"/{self.tree_backup_dir}/", "make compose-backup's and make k8s-copy's archives"))
         if self.docker:
             ignored.append(("/deployments/docker/.env", "the image Compose runs on this host (make compose-upgrade)"))
+            ignored.append((f"/{self.compose_ops_lock_file}", "the lock compose-ops.sh holds while it runs"))
         return ignored
+
+    @property
+    def compose_data_volume(self) -> str:
+        """The data volume as Compose names it by default (<project>_<volume key>): the one a
+        tree from before restores-by-swap already has."""
+        return f"{self.compose_project_name}_{self.service_name}-data"
+
+    @property
+    def compose_restored_volume_prefix(self) -> str:
+        """compose-ops.sh restore extracts into a new volume named this plus the UTC time."""
+        return f"{self.compose_project_name}_{self.service_name}-data-restored-"
+
+    @property
+    def compose_ops_lock_file(self) -> str:
+        """compose-ops.sh's lock, in the tree: one operation at a time per Compose deployment."""
+        return "deployments/docker/.compose-ops.lock"
 
     @property
     def source_checkout(self) -> str:

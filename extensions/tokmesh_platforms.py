@@ -209,6 +209,18 @@ class ImageValues:
         return f"{reference}@{self.image_digest}" if self.image_digest else reference
 
     @property
+    def compose_rollback_image(self) -> str:
+        """The tag compose-ops.sh gives the image that ran before an upgrade, by its ID: the
+        rollback goes back to that image whatever the version tags name since.  Named by the
+        Compose project: two trees on one host roll back each to its own."""
+        return f"{self.image_repository}:{self.compose_project_name}-rollback"
+
+    @property
+    def compose_last_good_image(self) -> str:
+        """The tag of the last image an upgrade saw settle (ready, then up without a restart)."""
+        return f"{self.image_repository}:{self.compose_project_name}-last-good"
+
+    @property
     def go_module(self) -> str:
         """tokmesh-go's module path: the server glue imports its packages through it."""
         return "github.com/yndnr/tokmesh-go"

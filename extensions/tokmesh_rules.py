@@ -104,6 +104,19 @@ DnsLabel = Annotated[
 ]
 
 
+# Compose's own rule for a project name (lowercase, so Compose v1 does not rewrite it): it
+# prefixes the containers, the network and the data volume of the tree on its host.
+ComposeProjectName = Annotated[
+    str,
+    _rule(
+        r"[a-z0-9][a-z0-9_-]*",
+        "a project name: lowercase letters, digits, '_' and '-', starting with a letter or digit (Compose's rule)",
+        max_length=63,
+    ),
+    AfterValidator(_not_yaml_keyword),
+]
+
+
 def _labels_fit(value: str) -> str:
     """The rule: no dot-separated label longer than 63 characters."""
     if any(len(label) > 63 for label in value.split(".")):

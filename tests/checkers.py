@@ -363,7 +363,9 @@ def text_problems(tree: Path) -> list[str]:
     for path in sorted(p for p in tree.rglob("*") if p.is_file()):
         text = path.read_text()
         name = path.relative_to(tree)
-        if "{{" in text or "{%" in text:
+        # "{{." is a Go template's field (docker inspect --format), which no Jinja expression
+        # starts with.
+        if re.search(r"\{\{(?!\.)|\{%", text):
             problems.append(f"{name}: unrendered Jinja")
         if "\r" in text:
             problems.append(f"{name}: CR line ending")

@@ -102,6 +102,14 @@ def test_text_check_reports_unrendered_jinja_and_trailing_space(broken) -> None:
     assert any("trailing whitespace" in p for p in problems)
 
 
+def test_text_check_tells_unrendered_jinja_from_a_go_template_field(broken) -> None:
+    readme = lambda tree: [p for p in checkers.text_problems(tree) if p.startswith("README.md")]  # noqa: E731
+    tree = broken("README.md", "# TokMesh deployment:", "# TokMesh: docker inspect --format '{{.Image}}'")
+    assert readme(tree) == []
+    tree = broken("README.md", "# TokMesh: docker", "# TokMesh {{tm.service_name}}: docker")
+    assert readme(tree) == ["README.md: unrendered Jinja"]
+
+
 def test_strict_mode_rule_reports_a_variable_the_installer_never_assigns(broken) -> None:
     tree = broken("scripts/install-windows.ps1", "$CertDir = ", "$CertFolder = ")
     problems = checkers.powershell_strict_mode_problems(tree)

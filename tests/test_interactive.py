@@ -114,7 +114,8 @@ def test_customising_opens_the_rest_and_a_bad_answer_there_shows_its_rule(termin
     answer_the_essentials(term)
     term.type("y")
     for question in ("Server log level", "Seconds supervisors give the server", "Render the server glue",
-                     "Address the server listens on", "Serve the Redis protocol", "Networks allowed to reach", "Kubernetes namespaces whose pods", "Host address Compose publishes"):
+                     "Address the server listens on", "Serve the Redis protocol", "Networks allowed to reach", "Kubernetes namespaces whose pods", "Host address Compose publishes",
+                     "Compose project name"):
         term.wait_for(question)
         term.type("Enter")
     refused_then_asked_again(term, "Configuration folder", "etc/tokmesh",

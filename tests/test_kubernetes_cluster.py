@@ -391,6 +391,7 @@ NOT_KUBERNETES = {
     "customise": "the gate that asks the rest; not recorded",
     "listen_address": "Linux and Windows hosts: containers listen on every interface",
     "compose_publish_address": "Compose",
+    "compose_project_name": "Compose",
     "install_dir": "Linux", "service_user": "Linux", "service_group": "Linux",
     "windows_install_dir": "Windows", "windows_data_dir": "Windows",
     "builder_image": "the Dockerfile (the image the pods run is image_repository:image_tag)",

@@ -6,11 +6,18 @@ or never becomes ready where a test builds it so."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import hashlib
+import io
 import json
 import os
 import shutil
+import signal
 import subprocess
+import tarfile
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import require
@@ -332,49 +339,89 @@ class TestRestoreWhereTheDataFolderIsNotAPlainFolder:
 
 
 COMPOSE_PORT = 16080  # away from the defaults and from the other runtime tests
+# Published on an address of the host that is not loopback (one more address on lo): compose-ops.sh
+# must not depend on 127.0.0.1.
+COMPOSE_HOST = "10.89.232.1"
 COMPOSE_PROJECT = "tokmeshops"
 COMPOSE_REPOSITORY = "localhost/tokmesh-test/ops"
 
 
+def _compose_volumes(project: str) -> list[str]:
+    return [v for v in podman("volume", "ls", "--format", "{{.Name}}", text=True).stdout.split()
+            if v.startswith(f"{project}_")]
+
+
 @pytest.fixture(scope="module")
-def compose(render, tmp_path_factory) -> Iterator[tuple]:
-    """(run the tree's compose-ops.sh, model, tree): the Compose deployment up on
-    image 1.0.0, with 2.0.0 and a never-ready 3.0.0 built beside it."""
+def compose_env(tmp_path_factory) -> Iterator[dict]:
+    """What docker-compose on podman needs, and the test's address on the host's lo."""
     require(os.geteuid() == 0, "needs root for podman here")
     for tool in ("podman", "go", "docker-compose"):
         require(shutil.which(tool) is not None, f"{tool} is not installed")
+    subprocess.run(["ip", "addr", "del", f"{COMPOSE_HOST}/32", "dev", "lo"], capture_output=True, check=False)
+    subprocess.run(["ip", "addr", "add", f"{COMPOSE_HOST}/32", "dev", "lo"], check=True, capture_output=True)
+    try:
+        with api_socket(tmp_path_factory.mktemp("ops-socket")) as socket:
+            yield {**podman_env(), "DOCKER_HOST": socket, "DOCKER": "podman", "COMPOSE": "docker-compose"}
+    finally:
+        subprocess.run(["ip", "addr", "del", f"{COMPOSE_HOST}/32", "dev", "lo"], capture_output=True, check=False)
+
+
+def _ops_runner(tree, env: dict):
+    """Run the tree's scripts/compose-ops.sh as the operator does (no -p: the script names the project)."""
+    def ops(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(tree / "scripts/compose-ops.sh"), *args], env=env,
+                              capture_output=True, text=True, check=False)
+
+    def started(*args: str) -> tuple[subprocess.Popen[str], Path]:
+        """The script in the background, what it says in the returned file."""
+        said = tree.parent / f"{tree.name}-said-{time.monotonic_ns()}"
+        with said.open("w") as out:
+            return subprocess.Popen([str(tree / "scripts/compose-ops.sh"), *args], env=env, stdout=out,
+                                    stderr=subprocess.STDOUT, text=True), said
+    ops.started = started  # type: ignore[attr-defined]
+    return ops
+
+
+@pytest.fixture(scope="module")
+def compose(render, tmp_path_factory, compose_env) -> Iterator[tuple]:
+    """(run the tree's compose-ops.sh, model, tree): the Compose deployment up on
+    image 1.0.0, with 2.0.0 and the broken images below built beside it."""
     tree, model = image_tree(render, tmp_path_factory, "ops-compose", platforms=["docker"], http_port=COMPOSE_PORT,
-                             image_repository=COMPOSE_REPOSITORY, shutdown_timeout_seconds=5)
+                             image_repository=COMPOSE_REPOSITORY, shutdown_timeout_seconds=5,
+                             compose_publish_address=COMPOSE_HOST, compose_project_name=COMPOSE_PROJECT)
     for version in ("1.0.0", "2.0.0"):
         build_image(tree, f"{COMPOSE_REPOSITORY}:{version}", "--build-arg", f"VERSION={version}")
-    broken = tree.parent / f"{tree.name}-broken"
-    broken.mkdir()
-    (broken / "Containerfile").write_text(f"FROM {COMPOSE_REPOSITORY}:2.0.0\nENV STANDIN_FAIL_MODE=never-ready\n")
-    build_image(broken, f"{COMPOSE_REPOSITORY}:3.0.0")
+    for version, containerfile in BROKEN_IMAGES.items():
+        broken = tree.parent / f"{tree.name}-broken-{version}"
+        broken.mkdir()
+        (broken / "Containerfile").write_text(f"FROM {COMPOSE_REPOSITORY}:2.0.0\n{containerfile}\n")
+        build_image(broken, f"{COMPOSE_REPOSITORY}:{version}")
+    ops = _ops_runner(tree, compose_env)
+    up = ops("up")
+    assert up.returncode == 0, up.stderr
+    try:
+        assert _health()["version"] == "1.0.0"
+        yield ops, model, tree
+    finally:
+        ops("down")
+        for volume in _compose_volumes(COMPOSE_PROJECT):
+            podman("volume", "rm", "-f", volume, check=False)
 
-    with api_socket(tmp_path_factory.mktemp("ops-socket")) as socket:
-        env = {**podman_env(), "DOCKER_HOST": socket, "DOCKER": "podman",
-               "COMPOSE": f"docker-compose -p {COMPOSE_PROJECT}"}
-        compose_file = tree / "deployments/docker/docker-compose.yaml"
 
-        def compose_run(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(["docker-compose", "-p", COMPOSE_PROJECT, "-f", str(compose_file), *args],
-                                  env=env, capture_output=True, text=True, check=False)
+# Images built FROM 2.0.0 that fail an upgrade each in its own way.
+BROKEN_IMAGES = {
+    "3.0.0": "ENV STANDIN_FAIL_MODE=never-ready",
+    "4.0.0": "ENV STANDIN_FAIL_MODE=crash-after-ready",
+    "5.0.0": 'ENTRYPOINT ["/no/such/server"]',  # compose up itself fails: the container cannot start
+}
 
-        def ops(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([str(tree / "scripts/compose-ops.sh"), *args], env=env,
-                                  capture_output=True, text=True, check=False)
 
-        up = compose_run("up", "-d", "--no-build")
-        assert up.returncode == 0, up.stderr
-        try:
-            assert wait_for_health(COMPOSE_PORT)["version"] == "1.0.0"
-            yield ops, model, tree
-        finally:
-            compose_run("down", "-v")
-            for volume in podman("volume", "ls", "--format", "{{.Name}}", text=True).stdout.split():
-                if volume.startswith(f"{model.service_name}-data-replaced-"):
-                    podman("volume", "rm", "-f", volume, check=False)
+def _health(**kwargs) -> dict:
+    return wait_for_health(COMPOSE_PORT, host=COMPOSE_HOST, **kwargs)
+
+
+def _image_id(reference: str) -> str:
+    return podman("image", "inspect", "--format", "{{.Id}}", reference, text=True).stdout.strip()
 
 
 def _server_container() -> str:
@@ -386,27 +433,85 @@ def _server_container() -> str:
 class TestComposeOperations:
     def test_upgrade_moves_to_the_new_image_and_records_it(self, compose) -> None:
         ops, model, tree = compose
-        result = ops("upgrade", "2.0.0")
+        result = ops("upgrade", "2.0.0", "--settle", SETTLE)
         assert result.returncode == 0, result.stderr
-        assert wait_for_health(COMPOSE_PORT)["version"] == "2.0.0"
+        assert _health()["version"] == "2.0.0"
+        assert _image_id(model.compose_last_good_image) == _image_id(f"{COMPOSE_REPOSITORY}:2.0.0")
         assert f"TOKMESH_IMAGE={COMPOSE_REPOSITORY}:2.0.0" in (tree / "deployments/docker/.env").read_text()
 
     def test_upgrading_to_the_running_image_again_changes_nothing(self, compose) -> None:
         ops, model, tree = compose
-        pid = wait_for_health(COMPOSE_PORT)["pid"]
+        pid = _health()["pid"]
         result = ops("upgrade", "2.0.0")
         assert result.returncode == 0 and "runs already: nothing to do" in result.stdout
-        assert wait_for_health(COMPOSE_PORT)["pid"] == pid
+        assert _health()["pid"] == pid
 
-    def test_an_image_that_never_becomes_ready_is_rolled_back(self, compose, figure) -> None:
+    @pytest.mark.parametrize("version, why", [
+        ("3.0.0", f"did not answer /ready within {READY_TIMEOUT} s"),
+        ("4.0.0", f"did not stay up for {SETTLE} s after it was ready"),
+        ("5.0.0", "did not start (compose up failed)"),
+    ])
+    def test_an_image_that_fails_is_rolled_back_to_the_image_that_ran(self, compose, version, why, figure) -> None:
         ops, model, tree = compose
-        result = ops("upgrade", "3.0.0", "--ready-timeout", READY_TIMEOUT)
-        assert result.returncode == ROLLED_BACK
-        assert f"upgrade failed and was rolled back: {COMPOSE_REPOSITORY}:2.0.0 runs and is ready" in result.stderr
-        assert wait_for_health(COMPOSE_PORT)["version"] == "2.0.0"
-        assert health_status(COMPOSE_PORT, model.ready_path) == "ready"
-        assert f"TOKMESH_IMAGE={COMPOSE_REPOSITORY}:2.0.0" in (tree / "deployments/docker/.env").read_text()
-        figure("compose upgrade to a never-ready image", f"rolled back to 2.0.0, exit {result.returncode}")
+        ran = _image_id(f"{COMPOSE_REPOSITORY}:2.0.0")
+        result = ops("upgrade", version, "--ready-timeout", READY_TIMEOUT, "--settle", SETTLE)
+        assert result.returncode == ROLLED_BACK, result.stdout + result.stderr
+        assert f"{why}: going back to the image that ran" in result.stdout
+        assert "upgrade failed and was rolled back" in result.stderr
+        assert _health()["version"] == "2.0.0"
+        assert health_status(COMPOSE_PORT, model.ready_path, host=COMPOSE_HOST) == "ready"
+        rollback = model.compose_rollback_image
+        assert f"TOKMESH_IMAGE={rollback}" in (tree / "deployments/docker/.env").read_text()
+        assert _image_id(rollback) == ran
+        figure(f"compose upgrade to {BROKEN_IMAGES[version]}", f"rolled back to 2.0.0, exit {result.returncode}")
+
+    def test_a_rollback_goes_to_the_image_that_ran_though_its_tag_moved(self, compose) -> None:
+        """What an older 'make docker' did: a new build also tagged with the running version."""
+        ops, model, tree = compose
+        ready = ops("upgrade", "2.0.0", "--settle", SETTLE)  # by its version tag again
+        assert ready.returncode == 0, ready.stdout + ready.stderr
+        ran = _image_id(f"{COMPOSE_REPOSITORY}:2.0.0")
+        podman("tag", f"{COMPOSE_REPOSITORY}:3.0.0", f"{COMPOSE_REPOSITORY}:2.0.0")  # the tag moves to a broken build
+        try:
+            result = ops("upgrade", "3.0.0", "--ready-timeout", READY_TIMEOUT, "--settle", SETTLE)
+            assert result.returncode == ROLLED_BACK, result.stdout + result.stderr
+            assert _health()["version"] == "2.0.0"
+            assert _image_id(model.compose_rollback_image) == ran
+        finally:
+            podman("tag", ran, f"{COMPOSE_REPOSITORY}:2.0.0")
+
+    def test_a_second_operation_while_one_runs_is_refused(self, compose) -> None:
+        ops, model, tree = compose
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            first = pool.submit(ops, "upgrade", "3.0.0", "--ready-timeout", "6")
+            time.sleep(2)
+            second = ops("backup")
+            assert second.returncode == REFUSED and "another operation" in second.stderr, second.stderr
+            assert first.result().returncode == ROLLED_BACK
+
+    def test_an_interrupted_upgrade_goes_back_to_the_image_that_ran(self, compose) -> None:
+        ops, model, tree = compose
+        ran = _health()["version"]
+        upgrade, said = ops.started("upgrade", "3.0.0", "--ready-timeout", "60")
+        while "replacing" not in said.read_text():
+            assert upgrade.poll() is None, said.read_text()
+            time.sleep(0.2)
+        time.sleep(3)  # waiting for /ready: the new container runs
+        upgrade.send_signal(signal.SIGHUP)  # the operator's terminal closes
+        upgrade.wait(timeout=120)
+        assert upgrade.returncode == ROLLED_BACK, said.read_text()
+        assert "3.0.0 was interrupted: going back to the image that ran" in said.read_text(), said.read_text().splitlines()
+        assert _health()["version"] == ran
+
+    def test_an_upgrade_asked_to_backs_up_first(self, compose) -> None:
+        ops, model, tree = compose
+        before = set((tree / "backups").glob("*.tar.gz"))
+        version = "2.0.0" if _health()["version"] == "1.0.0" else "1.0.0"  # not the one that runs
+        result = ops("upgrade", version, "--backup", "--settle", SETTLE)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert len(set((tree / "backups").glob("*.tar.gz")) - before) == 1
+        assert result.stdout.index("downtime:") < result.stdout.index("replacing")
+        assert _health()["version"] == version
 
     def test_backup_and_restore_of_the_data_volume(self, compose, figure) -> None:
         ops, model, tree = compose
@@ -414,33 +519,128 @@ class TestComposeOperations:
         assert backup.returncode == 0, backup.stderr
         figure("compose-ops.sh backup", next(line for line in backup.stdout.splitlines() if "downtime:" in line)
                .split("compose-ops.sh: ", 1)[1])
-        (archive,) = (tree / "backups").glob("*.tar.gz")
+        archive = _newest_archive(tree)
         assert (tree / "backups" / f"{archive.name}.sha256").exists()
+        # Session tokens inside: the folder made for them and each file are the operator's alone.
+        assert [oct(p.stat().st_mode & 0o777) for p in (tree / "backups", archive)] == ["0o700", "0o600"]
         podman("exec", _server_container(), "/bin/sh", "-c", f"echo late > {model.wal_dir}/after-backup")
 
         restore = ops("restore", str(archive))
-        assert restore.returncode == 0, restore.stderr
-        wait_for_health(COMPOSE_PORT)
+        assert restore.returncode == 0, restore.stdout + restore.stderr
+        _health()
+        restored = _recorded(tree, "TOKMESH_DATA_VOLUME")
+        assert restored.startswith(model.compose_restored_volume_prefix)
         files = podman("exec", _server_container(), "/bin/ls", model.wal_dir, text=True).stdout.split()
         assert "after-backup" not in files and any(f.startswith("wal-") for f in files)
-        (replaced,) = [v for v in podman("volume", "ls", "--format", "{{.Name}}", text=True).stdout.split()
-                       if v.startswith(f"{model.service_name}-data-replaced-")]
-        kept = podman("run", "--rm", "--entrypoint", "/bin/ls", "-v", f"{replaced}:/r",
-                      f"{COMPOSE_REPOSITORY}:2.0.0", f"/r/{os.path.relpath(model.wal_dir, model.data_dir)}", text=True).stdout.split()
-        assert "after-backup" in kept
+        # The server owns the restored data as it owned its own: it writes there.
+        podman("exec", _server_container(), "/bin/sh", "-c", f"echo new > {model.wal_dir}/after-restore")
+        # The volume it ran on is kept as it was.
+        assert "after-backup" in _volume_files(model.compose_data_volume, model.wal_dir, model)
+        figure("compose-ops.sh restore", next(line for line in restore.stdout.splitlines() if "downtime" in line)
+               .split("restored from ", 1)[1].split(" in ", 1)[1].split(";")[0])
 
     def test_a_corrupted_archive_is_refused_and_nothing_changes(self, compose) -> None:
         ops, model, tree = compose
-        (archive,) = (tree / "backups").glob("*.tar.gz")
+        archive = _newest_archive(tree)
         bad = tree / "backups" / "bad.tar.gz"
         data = bytearray(archive.read_bytes())
         data[100] ^= 0xFF
         bad.write_bytes(bytes(data))
         (tree / "backups" / "bad.tar.gz.sha256").write_text(
             (tree / "backups" / f"{archive.name}.sha256").read_text().replace(archive.name, "bad.tar.gz"))
-        pid = wait_for_health(COMPOSE_PORT)["pid"]
+        pid = _health()["pid"]
+        volumes = _compose_volumes(COMPOSE_PROJECT)
         before = podman("exec", _server_container(), "/bin/ls", model.wal_dir, text=True).stdout
         result = ops("restore", str(bad))
         assert result.returncode == REFUSED and "does not match" in result.stderr and "nothing was changed" in result.stderr
         assert podman("exec", _server_container(), "/bin/ls", model.wal_dir, text=True).stdout == before
-        assert wait_for_health(COMPOSE_PORT)["pid"] == pid
+        assert _health()["pid"] == pid
+        assert _compose_volumes(COMPOSE_PROJECT) == volumes
+
+    def test_an_archive_whose_files_do_not_match_its_manifest_is_refused_and_leaves_no_volume(self, compose) -> None:
+        ops, model, tree = compose
+        bad = _archive_with(_newest_archive(tree), model, tree / "backups" / "tampered.tar.gz", tamper=True)
+        pid = _health()["pid"]
+        volumes = _compose_volumes(COMPOSE_PROJECT)
+        result = ops("restore", str(bad))
+        assert result.returncode == REFUSED, result.stdout + result.stderr
+        assert "do not match its SHA256SUMS: nothing was changed" in result.stderr
+        assert _health()["pid"] == pid
+        assert _compose_volumes(COMPOSE_PROJECT) == volumes  # the volume it extracted into is gone
+
+    def test_a_restore_the_server_is_not_ready_on_goes_back_to_the_data_it_ran_on(self, compose, tmp_path) -> None:
+        ops, model, tree = compose
+        bad = _archive_with(_newest_archive(tree), model, tree / "backups" / "root-owned.tar.gz", root_owned_wal=True)
+        ran_on = _recorded(tree, "TOKMESH_DATA_VOLUME")
+        before = podman("exec", _server_container(), "/bin/ls", model.wal_dir, text=True).stdout
+        result = ops("restore", str(bad))
+        assert result.returncode == ROLLED_BACK, result.stdout + result.stderr
+        assert f"runs on its previous data ({ran_on}) and is ready" in result.stderr
+        assert _recorded(tree, "TOKMESH_DATA_VOLUME") == ran_on
+        _health()
+        after = podman("exec", _server_container(), "/bin/ls", model.wal_dir, text=True).stdout.split()
+        assert set(before.split()) <= set(after)  # its data, and the WAL segment it opened since
+
+
+def _recorded(tree, name: str) -> str:
+    """NAME's value in the tree's deployments/docker/.env, as compose-ops.sh wrote it."""
+    env = (tree / "deployments/docker/.env").read_text()
+    (value,) = [line.split("=", 1)[1] for line in env.splitlines() if line.startswith(f"{name}=")]
+    return value
+
+
+def _newest_archive(tree):
+    """The last archive compose-ops.sh wrote (<service>-<UTC time>.tar.gz), not a test's own."""
+    return max((tree / "backups").glob("*-2???????T??????Z.tar.gz"), key=lambda p: p.stat().st_mtime)
+
+
+def _volume_files(volume: str, folder: str, model) -> list[str]:
+    """What ``folder`` of the server's file system holds in ``volume``."""
+    return podman("run", "--rm", "--entrypoint", "/bin/ls", "-v", f"{volume}:/v", f"{COMPOSE_REPOSITORY}:2.0.0",
+                  f"/v/{os.path.relpath(folder, model.data_dir)}", text=True).stdout.split()
+
+
+def _archive_with(archive, model, dest, tamper: bool = False, root_owned_wal: bool = False):
+    """``archive`` rewritten, with a checksum file that matches: one WAL segment's bytes changed
+    (``tamper``: SHA256SUMS inside no longer holds), or its WAL folder owned by root
+    (``root_owned_wal``: the checksums hold, but the server cannot open its next segment and
+    exits at start)."""
+    wal = os.path.relpath(model.wal_dir, model.data_dir)
+    tampered = False
+    with tarfile.open(archive) as source, tarfile.open(dest, "w:gz") as out:
+        for member in source.getmembers():
+            name = os.path.normpath(member.name)
+            data = source.extractfile(member).read() if member.isfile() else None
+            if root_owned_wal and (name == wal or name.startswith(f"{wal}/")):
+                member.uid = member.gid = 0
+                member.mode = 0o755 if member.isdir() else 0o644
+            if tamper and data and name.startswith(f"{wal}/") and not tampered:
+                data, tampered = bytes([data[0] ^ 0xFF]) + data[1:], True
+            out.addfile(member, io.BytesIO(data) if data is not None else None)
+    assert tampered or not tamper, f"no WAL segment with data in {archive}"
+    digest = hashlib.sha256(dest.read_bytes()).hexdigest()
+    dest.with_name(f"{dest.name}.sha256").write_text(f"{digest}  {dest.name}\n")
+    return dest
+
+
+def test_two_trees_on_one_host_each_keep_their_own_server_and_volume(
+        compose, compose_env, render, tmp_path_factory) -> None:
+    """The same service name in two trees: each tree's Compose project keeps its own."""
+    ops, model, tree = compose
+    other_tree, other = image_tree(render, tmp_path_factory, "ops-compose-other", platforms=["docker"],
+                                   http_port=COMPOSE_PORT + 1, image_repository=COMPOSE_REPOSITORY,
+                                   compose_publish_address=COMPOSE_HOST, compose_project_name=f"{COMPOSE_PROJECT}-other")
+    assert other.service_name == model.service_name
+    pid = _health()["pid"]
+    other_ops = _ops_runner(other_tree, compose_env)
+    try:
+        up = other_ops("up")
+        assert up.returncode == 0, up.stderr
+        assert wait_for_health(COMPOSE_PORT + 1, host=COMPOSE_HOST)["version"] == "1.0.0"
+        assert _health()["pid"] == pid  # the first tree's server was left alone
+        assert _compose_volumes(other.compose_project_name) == [other.compose_data_volume]
+        assert other.compose_data_volume not in _compose_volumes(COMPOSE_PROJECT)
+    finally:
+        other_ops("down")
+        for volume in _compose_volumes(other.compose_project_name):
+            podman("volume", "rm", "-f", volume, check=False)

@@ -130,9 +130,10 @@ def test_turning_a_platform_off_removes_its_files_and_on_adds_them(template_repo
 def test_migrations_run_once_and_only_across_their_version(template_repo, tmp_path) -> None:
     old = copy_project(template_repo, tmp_path / "old", "v0.1.0", {"shutdown_timeout": 42})
     result = update(old)
-    assert result.stderr.count(MIGRATION_BANNER) == 4, result.stderr  # v0.2.0's four
+    assert result.stderr.count(MIGRATION_BANNER) == 5, result.stderr  # v0.2.0's five
     assert "renamed answer shutdown_timeout to shutdown_timeout_seconds" in result.stderr
     assert "recorded compose_publish_address: 0.0.0.0" in result.stderr
+    assert "recorded compose_project_name: docker" in result.stderr
     assert "no answer https_port to remove" in result.stderr
     assert "builder_image: the old default golang:1.23-alpine replaced by the new default golang:1.24-bookworm" in result.stderr
     assert "TimeoutStopSec=47" in (old / "deployments/linux/tokmesh-server.service").read_text()
@@ -250,6 +251,7 @@ def test_a_tree_from_before_the_customise_question_keeps_every_answer_and_gains_
     # before (the migration).
     gained = {k: v for k, v in after.items() if k != "_commit" and k not in before}
     assert gained == {"client_networks": [], "client_namespaces": [], "compose_publish_address": "0.0.0.0",
+                      "compose_project_name": "docker",
                       "gossip_port": 5344, "listen_address": "0.0.0.0", "redis_enabled": False}
     # ... and the builder that cannot build tokmesh-go moved to the one that can (a migration).
     assert after["builder_image"] == "golang:1.24-bookworm"
@@ -285,3 +287,20 @@ def test_compose_publishes_on_this_host_only_unless_an_older_tree_published_wide
     result = update(linux_only)
     assert "no docker in this tree: compose_publish_address not needed" in result.stderr
     assert "compose_publish_address" not in recorded_answers(linux_only)
+
+
+def test_compose_keeps_the_project_and_volume_an_older_tree_ran_as(template_repo, tmp_path) -> None:
+    """Trees from before compose_project_name ran as the project "docker" (their folder's name):
+    after the update they still do, on the volume they have, docker_<service>-data."""
+    old = copy_project(template_repo, tmp_path / "old", "v0.1.1", {"platforms": ["docker"]})
+    result = update(old)
+    assert "recorded compose_project_name: docker" in result.stderr
+    assert recorded_answers(old)["compose_project_name"] == "docker"
+    assert '"${TOKMESH_DATA_VOLUME:-docker_tokmesh-server-data}"' in (old / "deployments/docker/docker-compose.yaml").read_text()
+    assert 'readonly PROJECT="docker"' in (old / "scripts/compose-ops.sh").read_text()
+
+    new = copy_project(template_repo, tmp_path / "new", "v0.2.0", {"platforms": ["docker"]})
+    assert recorded_answers(new)["compose_project_name"] == "tokmesh-server"
+    assert 'readonly PROJECT="tokmesh-server"' in (new / "scripts/compose-ops.sh").read_text()
+    renamed = copy_project(template_repo, tmp_path / "renamed", "v0.2.0", {"service_name": "cache", "platforms": ["docker"]})
+    assert recorded_answers(renamed)["compose_project_name"] == "cache"  # its default follows service_name
