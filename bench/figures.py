@@ -1,7 +1,8 @@
 """The figures the documentation shows, kept with where they come from: docs/figures.json.
 
 Each run that measured something is named by its date, its commit and its machine; each
-figure and bench row points at its run. `make figures` measures anew (the checker tests,
+figure and bench row points at its run (a run may carry a "note", written by hand, on
+what the machine was doing). `make figures` measures anew (the checker tests,
 the bench) and keeps what it measured; the runtime figures of a full `make test` (kept in
 .cache/ with their run) are taken too. A figure no run vouches for is not kept.
 

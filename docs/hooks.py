@@ -328,7 +328,7 @@ def provenance(run: dict) -> str:
     commit = run["commit"]
     said = (f"Measured {run['date']} at commit `{commit[:10]}`"
             + (" with changes not yet committed" if run.get("uncommitted changes") else "")
-            + f", on {run['machine']}, by `{run['command']}`.")
+            + f", on {run['machine']}, by `{run['command']}`." + (f" {run['note']}" if run.get("note") else ""))
     changed = template_changes_since(commit)
     if changed is None:
         return (f'!!! warning "Measured at a commit this copy does not have"\n    {said} Whether the template '
@@ -357,6 +357,12 @@ def figures_by_run(names: tuple[str, ...]) -> str:
 
 def security_figures(_: str | None) -> str:
     return figures_by_run(("exposure", "checkov", "silenced", "image size"))
+
+
+def service_figures(_: str | None) -> str:
+    """What the runtime tests measured of the image and the running service."""
+    return figures_by_run(("image size", "podman stop", "systemctl stop", "restart after kill", "a hung stop",
+                           "pod-spec run"))
 
 
 def bench_table(_: str | None) -> str:
@@ -548,6 +554,7 @@ GENERATED = {
     "files": platform_files,
     "security-figures": security_figures,
     "bench": bench_table,
+    "service-figures": service_figures,
     "silenced": silenced_findings,
     "pod-security": pod_security,
     "answer-errors": answer_errors,
