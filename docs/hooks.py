@@ -298,7 +298,7 @@ def platform_files(platform: str) -> str:
     for path in template_files():
         name = rendered_name(path, defaults)
         if name and platform in path_platforms(path) and (tree / name).is_file():
-            rows.append(f"| `{name}` | {(tree / name).stat().st_size:,} B |")
+            rows.append(f"| `{name}` | {(tree / name).stat().st_size:,}&nbsp;B |")  # a size on one line
     shared = sorted(n for n in (rendered_name(p, defaults) for p in template_files()
                                 if path_platforms(p) == list(PLATFORMS)) if n)
     return ("| file | size |\n|---|---|\n" + "\n".join(row for row in rows if not any(f"`{s}`" in row for s in shared))
@@ -334,7 +334,7 @@ def provenance(run: dict) -> str:
         return (f'!!! warning "Measured at a commit this copy does not have"\n    {said} Whether the template '
                 "changed since cannot be told here.\n")
     if changed or run.get("uncommitted changes"):
-        newest = f" (the newest: {cell(changed[0][:70])})" if changed else ""
+        newest = f" (the newest: `{changed[0].split()[0]}`)" if changed else ""
         count = f"{len(changed)} commit{'s' if len(changed) != 1 else ''}" if changed else "no commit"
         return (f'!!! warning "Older than the code"\n    {said} Since then {count} changed the template'
                 f"{newest}: these figures may not hold for it. `make figures` measures them again.\n")
