@@ -417,6 +417,17 @@ def accepted_fix(question: str, answers: dict) -> str:
     return "give values that meet each rule named in the message"
 
 
+def copier_choice_message(question: str, answers: dict) -> str | None:
+    """A value outside a question's choices meets Copier's own check first (a ValueError,
+    as Copier 9.19.1 words it, at the end of a traceback), before the model's rule."""
+    choices = list(questions()[question].get("choices", {}).values())
+    given = answers.get(question)
+    bad = next((v for v in (given if isinstance(given, list) else [given]) if v not in choices), None)
+    if not choices or bad is None:
+        return None
+    return f"ValueError: Invalid choice for '{question}': {bad!r} is not in {choices!r}"
+
+
 def answer_errors(_: str | None) -> str:
     """Each refusal the answer-rule tests prove, by question: what was given, the whole
     message the model gives, the rule, and what to do."""
@@ -431,7 +442,8 @@ def answer_errors(_: str | None) -> str:
             for message in str(error).splitlines():
                 named = message.strip().split(":", 1)[0]
                 question = named if named in Answers.model_fields else next(iter(answers))
-                by_question.setdefault(question, {}).setdefault(message.strip(), answers)
+                by_question.setdefault(question, {}).setdefault(copier_choice_message(question, answers)
+                                                                or message.strip(), answers)
     out = []
     for question in (q for q in questions() if q in by_question):
         out.append(f"### `{question}` refused\n\n**The rule:** {cell(answer_rule(question))}. "

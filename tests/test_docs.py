@@ -142,3 +142,22 @@ def test_no_page_or_help_cites_the_specification(site: Path) -> None:
     texts["README.md"] = (REPO_ROOT / "README.md").read_text()
     for name, text in texts.items():
         assert not re.search(r"TK-0503|\bthe spec\b|\bthe spec's\b|specification", text), name
+
+
+def test_troubleshooting_gives_each_refusal_with_what_to_do_and_no_raw_variable(site: Path) -> None:
+    from test_answer_rules import BROKEN_RULES
+
+    page = re.sub(r"\s+", " ", text_of(site / "troubleshooting/index.html"))
+    for _answers, expected in BROKEN_RULES:
+        assert re.sub(r"\s+", " ", expected) in page, expected
+    assert page.count("Copier stops with:") == page.count("What to do:") > 30  # each refusal has its fix
+    # The scripts' messages as the default tree says them: no shell or PowerShell left in.
+    assert not re.search(r"\$\w|\$\{|\$\(", page), re.search(r".{40}(\$\w|\$\{|\$\().{40}", page)
+    assert page.count("Cause:") == page.count("Fix:") > 50
+
+
+def test_the_reference_shows_defaults_as_the_operator_sees_them(site: Path) -> None:
+    page = text_of_fragment((site / "questions/index.html").read_text())
+    assert "{{" not in page and "Default: False" not in page and "Default: True" not in page
+    assert "Default: /etc/tokmesh-server/tls/tls.crt (follows config_dir)" in page
+    assert "Type: one or more of the choices" in page  # platforms, not "str"
