@@ -6,7 +6,10 @@ one-file template without extensions) for copy and update, the figures the test 
 measured for the image and the service, and the manifests' own probe settings for the
 StatefulSet. Not a pass/fail test: these machines are shared and noisy.
 
-    python bench/run.py [--runs N]
+    python bench/run.py [--runs N] [--json FILE]
+
+--json also writes the rows this run measured, with the run's date, commit and machine,
+for `make figures` (bench/figures.py) to keep in docs/figures.json.
 """
 
 from __future__ import annotations
@@ -173,6 +176,7 @@ def figure_rows() -> list[tuple[str, str, str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="repetitions per row (median)")
+    parser.add_argument("--json", type=Path, help="also write this run's own rows, with its provenance, here")
     args = parser.parse_args()
     rows: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -198,6 +202,14 @@ def main() -> None:
         rows.append(("the answers model's own time / the default copy", f"{mine - theirs:.3f} s", f"{copy_seconds:.2f} s",
                      f"{(mine - theirs) / copy_seconds:.2f}"))
         rows.extend(statefulset_rows(root / "ours"))
+    if args.json:
+        # Only the rows this run measured: the test figures below keep their own run.
+        sys.path.insert(0, str(REPO / "bench"))
+        from figures import this_run
+
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"run": this_run(f"make figures (bench/run.py --runs {args.runs})"),
+                                         "rows": rows}, indent=1))
     rows.extend(figure_rows())
 
     print(f"tokmesh-deploy bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "

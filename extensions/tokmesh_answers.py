@@ -516,6 +516,18 @@ class Answers(SystemdValues, WindowsValues, ImageValues, KubernetesValues, BaseM
         """What to install for `make template-update`."""
         return "pip install " + " ".join(UPDATE_REQUIREMENTS)
 
+    @property
+    def copier_install_pipx(self) -> str:
+        """The same, as pipx installs it: Copier in a venv of its own, the rest injected."""
+        copier, *extras = UPDATE_REQUIREMENTS
+        return f"pipx install {copier} && pipx inject copier {' '.join(extras)}"
+
+    @property
+    def copier_install_uv(self) -> str:
+        """The same, as uv installs a tool."""
+        copier, *extras = UPDATE_REQUIREMENTS
+        return f"uv tool install {copier} " + " ".join(f"--with {extra}" for extra in extras)
+
 
 # ---- checks, shared by copier.yml's validators and the final gate -------------------
 

@@ -217,6 +217,13 @@ def default_after_earlier_answers(context: Context, name: str) -> Any:
     return offered_default(name, known)
 
 
+def copier_install(tool: str) -> str:
+    """copier.yml's closing message: how to install what an update needs, with ``tool``
+    (pipx, uv or pip), the same command the tree's README gives (the model's)."""
+    model = validate_answers({})
+    return {"pipx": model.copier_install_pipx, "uv": model.copier_install_uv, "pip": model.copier_install_command}[tool]
+
+
 def _name_the_rule_of_an_unreadable_answer() -> None:
     """Copier answers a text its type cannot read (no int, no YAML) with a bare "Invalid
     input", before any validator runs (copier/_user_data.py,
@@ -259,3 +266,4 @@ class AnswersFilters(Extension):
         environment.filters["answer_problem"] = answer_problem
         environment.filters["default_after_earlier_answers"] = default_after_earlier_answers
         environment.filters["sha256"] = sha256_hex
+        environment.filters["copier_install"] = copier_install

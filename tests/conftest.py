@@ -54,6 +54,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         kept.parent.mkdir(exist_ok=True)
         earlier = json.loads(kept.read_text()) if kept.is_file() else {}
         kept.write_text(json.dumps({**earlier, **figures}, indent=1, sort_keys=True))
+        # Which run measured each figure (date, commit, machine): `make figures` keeps only
+        # figures a run vouches for (bench/figures.py).
+        sys.path.insert(0, str(REPO_ROOT / "bench"))
+        from figures import this_run
+
+        runs_file = REPO_ROOT / ".cache" / "test-figures-runs.json"
+        runs = json.loads(runs_file.read_text()) if runs_file.is_file() else {}
+        run = this_run("pytest " + " ".join(session.config.invocation_params.args))
+        runs_file.write_text(json.dumps({**runs, **dict.fromkeys(figures, run)}, indent=1, sort_keys=True))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
