@@ -145,6 +145,19 @@ class TestUpgradeAndRollback:
         again = _script(container, "upgrade-linux.sh", "--rollback", "--ready-timeout", READY_TIMEOUT)
         assert again.returncode == 0 and _version(model) == "v2"  # a second one swaps back
 
+    def test_an_upgrade_asked_to_backs_up_first_under_its_own_lock(self, host) -> None:
+        container, model = host
+        before = set(_ls(container, model.backup_dir)) if container.run(
+            "test", "-d", model.backup_dir, check=False).returncode == 0 else set()
+        result = _upgrade(container, "--bin-dir", "/opt/payload/bin-v1", "--backup")
+        assert result.returncode == 0, result.stdout + result.stderr
+        new = [f for f in set(_ls(container, model.backup_dir)) - before if f.endswith(".tar.gz")]
+        assert len(new) == 1, new
+        assert result.stdout.index("downtime") < result.stdout.index("installed the new binary")
+        assert _version(model) == "v1"
+        back = _upgrade(container, "--bin-dir", "/opt/payload/bin-v2")  # where the other tests expect it
+        assert back.returncode == 0 and _version(model) == "v2", back.stdout + back.stderr
+
     def test_bad_input_and_a_repeated_upgrade_change_nothing(self, host) -> None:
         container, model = host
         pid = wait_for_health(model.http_port)["pid"]
