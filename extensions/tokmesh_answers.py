@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
-from tokmesh_platforms import ImageValues, KubernetesValues, SystemdValues, WindowsValues
+from tokmesh_platforms import ComposeValues, ImageValues, KubernetesValues, SystemdValues, WindowsValues
 from tokmesh_rules import (
     YAML_KEYWORDS,
     BinaryFolder,
@@ -110,7 +110,7 @@ CLUSTER_NAMESPACE_PREFIX = "kube-"
 SHARED_NAMESPACE = "default"
 
 
-class Answers(SystemdValues, WindowsValues, ImageValues, KubernetesValues, BaseModel):
+class Answers(SystemdValues, WindowsValues, ImageValues, ComposeValues, KubernetesValues, BaseModel):
     """The operator's answers, as copier.yml asks them, plus everything derived."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=False)
@@ -484,22 +484,6 @@ class Answers(SystemdValues, WindowsValues, ImageValues, KubernetesValues, BaseM
             ignored.append(("/deployments/docker/.env", "the image Compose runs on this host (make compose-upgrade)"))
             ignored.append((f"/{self.compose_ops_lock_file}", "the lock compose-ops.sh holds while it runs"))
         return ignored
-
-    @property
-    def compose_data_volume(self) -> str:
-        """The data volume as Compose names it by default (<project>_<volume key>): the one a
-        tree from before restores-by-swap already has."""
-        return f"{self.compose_project_name}_{self.service_name}-data"
-
-    @property
-    def compose_restored_volume_prefix(self) -> str:
-        """compose-ops.sh restore extracts into a new volume named this plus the UTC time."""
-        return f"{self.compose_project_name}_{self.service_name}-data-restored-"
-
-    @property
-    def compose_ops_lock_file(self) -> str:
-        """compose-ops.sh's lock, in the tree: one operation at a time per Compose deployment."""
-        return "deployments/docker/.compose-ops.lock"
 
     @property
     def source_checkout(self) -> str:

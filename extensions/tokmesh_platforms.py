@@ -209,18 +209,6 @@ class ImageValues:
         return f"{reference}@{self.image_digest}" if self.image_digest else reference
 
     @property
-    def compose_rollback_image(self) -> str:
-        """The tag compose-ops.sh gives the image that ran before an upgrade, by its ID: the
-        rollback goes back to that image whatever the version tags name since.  Named by the
-        Compose project: two trees on one host roll back each to its own."""
-        return f"{self.image_repository}:{self.compose_project_name}-rollback"
-
-    @property
-    def compose_last_good_image(self) -> str:
-        """The tag of the last image an upgrade saw settle (ready, then up without a restart)."""
-        return f"{self.image_repository}:{self.compose_project_name}-last-good"
-
-    @property
     def go_module(self) -> str:
         """tokmesh-go's module path: the server glue imports its packages through it."""
         return "github.com/yndnr/tokmesh-go"
@@ -439,3 +427,35 @@ class KubernetesValues:
     def pdb_max_unavailable(self) -> int:
         """A quorum of replicas stays up during voluntary disruptions."""
         return max(1, (self.replicas - 1) // 2)
+
+
+class ComposeValues:
+    """What scripts/compose-ops.sh names on the host: the project's volume, its tags, its lock."""
+
+    @property
+    def compose_rollback_image(self) -> str:
+        """The tag compose-ops.sh gives the image that ran before an upgrade, by its ID: the
+        rollback goes back to that image whatever the version tags name since.  Named by the
+        Compose project: two trees on one host roll back each to its own."""
+        return f"{self.image_repository}:{self.compose_project_name}-rollback"
+
+    @property
+    def compose_last_good_image(self) -> str:
+        """The tag of the last image an upgrade saw settle (ready, then up without a restart)."""
+        return f"{self.image_repository}:{self.compose_project_name}-last-good"
+
+    @property
+    def compose_data_volume(self) -> str:
+        """The data volume as Compose names it by default (<project>_<volume key>): the one a
+        tree from before restores-by-swap already has."""
+        return f"{self.compose_project_name}_{self.service_name}-data"
+
+    @property
+    def compose_restored_volume_prefix(self) -> str:
+        """compose-ops.sh restore extracts into a new volume named this plus the UTC time."""
+        return f"{self.compose_project_name}_{self.service_name}-data-restored-"
+
+    @property
+    def compose_ops_lock_file(self) -> str:
+        """compose-ops.sh's lock, in the tree: one operation at a time per Compose deployment."""
+        return "deployments/docker/.compose-ops.lock"

@@ -526,6 +526,21 @@ class TestComposeOperations:
         assert result.stdout.index("downtime:") < result.stdout.index("replacing")
         assert _health()["version"] == version
 
+    def test_a_backup_without_room_is_refused_before_the_server_stops(self, compose, tmp_path) -> None:
+        ops, model, tree = compose
+        full = tmp_path / "full"
+        full.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(full)], check=True)
+        try:
+            pid = _health()["pid"]
+            result = ops("backup", "--output", str(full))
+            assert result.returncode == REFUSED, result.stdout + result.stderr
+            assert "KiB free; the data needs up to" in result.stderr and "nothing was stopped or written" in result.stderr
+            assert list(full.iterdir()) == []
+            assert _health()["pid"] == pid  # never stopped
+        finally:
+            subprocess.run(["umount", str(full)], check=False)
+
     def test_backup_and_restore_of_the_data_volume(self, compose, figure) -> None:
         ops, model, tree = compose
         backup = ops("backup")
