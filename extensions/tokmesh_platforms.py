@@ -445,15 +445,20 @@ class ComposeValues:
         return f"{self.image_repository}:{self.compose_project_name}-last-good"
 
     @property
+    def compose_volume_key(self) -> str:
+        """The data volume's key in the Compose file, and the label Compose gives its volumes."""
+        return f"{self.service_name}-data"
+
+    @property
     def compose_data_volume(self) -> str:
         """The data volume as Compose names it by default (<project>_<volume key>): the one a
         tree from before restores-by-swap already has."""
-        return f"{self.compose_project_name}_{self.service_name}-data"
+        return f"{self.compose_project_name}_{self.compose_volume_key}"
 
     @property
     def compose_restored_volume_prefix(self) -> str:
         """compose-ops.sh restore extracts into a new volume named this plus the UTC time."""
-        return f"{self.compose_project_name}_{self.service_name}-data-restored-"
+        return f"{self.compose_data_volume}-restored-"
 
     @property
     def compose_ops_lock_file(self) -> str:
